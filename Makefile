@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory syslibs
 	test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q -e ".[blender,train,dev]"
+	$(VPY) -m pip install -q -e ".[blender,train,onnx,dev]"
 	touch $(STAMP)
 
 deps: $(STAMP)
