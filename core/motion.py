@@ -1,0 +1,608 @@
+"""MotionClip: the one file format between core and everything else (numpy only; the Blender add-on imports it).
+
+A clip holds the SMPL-X parameters of every tracked person of one video, in the video's OpenCV camera
+(x right, y down, z forward, metres), with the camera intrinsics in pixels of the original video.
+SMPL-X semantics (vchoutas/smplx): vertex = R(v - J0) + J0 + transl, where J0 is the root joint of the shaped
+template; `transl` is what smplx takes as its `transl` keyword.
+
+Hand poses: SMPLer-X predicts them relative to the model's `hands_mean` (reference/model_spec.md §3.11,
+flat_hand_mean=False). `MotionClip.hands_include_mean` says which convention a clip uses; `flat_hand_poses` and
+`with_hand_mean` give the absolute poses a flat-hand rig needs (smplx adds the mean in axis-angle, so mean + pose).
+
+File: one `.npz` (no pickles) holding `format_version`, a JSON string `metadata` and the arrays of track *i* as
+`track{i}/{field}`. Exports: `export_per_frame` (the original SMPLer-X `smplx/*.npz` + `meta/*.json` layout,
+reference/model_spec.md §4) and `export_amass` (AMASS-style SMPL-X npz).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = [
+    "FORMAT_VERSION",
+    "POSE_FIELDS",
+    "MotionTrack",
+    "MotionClip",
+    "export_per_frame",
+    "export_amass",
+    "rest_root_joint",
+    "atomic_write",
+]
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+_FORMAT_NAME = "smplx-video motion clip"
+
+# Per-frame SMPL-X parameters of a track: name -> trailing shape (the leading axis is the track length N).
+POSE_FIELDS: dict[str, tuple[int, ...]] = {
+    "global_orient": (3,),
+    "body_pose": (21, 3),
+    "left_hand_pose": (15, 3),
+    "right_hand_pose": (15, 3),
+    "jaw_pose": (3,),
+    "betas": (10,),
+    "expression": (10,),
+    "transl": (3,),
+}
+# Every per-frame array of a track, with its dtype.
+_TRACK_ARRAYS: dict[str, tuple[tuple[int, ...], type]] = {
+    "frames": ((), np.int64),
+    "times": ((), np.float64),
+    **{name: (shape, np.float32) for name, shape in POSE_FIELDS.items()},
+    "boxes": ((4,), np.float32),
+    "scores": ((), np.float32),
+}
+_GENDERS = ("neutral", "male", "female")
+
+
+def _as_array(value: Any, name: str, trailing: tuple[int, ...], dtype: type, n: int | None) -> np.ndarray:
+    """Checks kind, shape and finiteness of one array and casts it to `dtype`; raises ValueError naming `name`."""
+    arr = np.asarray(value)
+    expected = ("N" if n is None else str(n),) + tuple(str(s) for s in trailing)
+    expected_txt = "(" + ", ".join(expected) + ("," if len(expected) == 1 else "") + ")"
+    if arr.ndim != 1 + len(trailing) or arr.shape[1:] != trailing or (n is not None and arr.shape[0] != n):
+        raise ValueError(f"{name}: expected shape {expected_txt}, got {arr.shape}")
+    if np.issubdtype(dtype, np.integer):
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"{name}: expected an integer array ({np.dtype(dtype).name}), got dtype {arr.dtype}")
+    elif not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(f"{name}: expected a real-valued array ({np.dtype(dtype).name}), got dtype {arr.dtype}")
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if np.issubdtype(dtype, np.floating) and not np.all(np.isfinite(out)):
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    return out
+
+
+@dataclass
+class MotionTrack:
+    """One person's SMPL-X parameters over the frames where the tracker saw them.
+
+    Attributes:
+        track_id: identity from the tracker (unique within a clip).
+        frames: (N,) int64 video frame indices, strictly increasing.
+        times: (N,) float64 seconds, presentation time of each frame.
+        global_orient: (N,3) float32 axis-angle, root orientation in the OpenCV camera frame.
+        body_pose: (N,21,3) float32 axis-angle, SMPL-X joints 1..21.
+        left_hand_pose, right_hand_pose: (N,15,3) float32 axis-angle (see `MotionClip.hands_include_mean`).
+        jaw_pose: (N,3) float32 axis-angle.
+        betas: (N,10) float32 shape coefficients.
+        expression: (N,10) float32 expression coefficients.
+        transl: (N,3) float32 metres, OpenCV camera (smplx `transl`).
+        boxes: (N,4) float32 detector boxes xyxy, pixels of the original video.
+        scores: (N,) float32 detector confidence in [0,1].
+        gender: "neutral", "male" or "female": the body model the parameters belong to.
+    """
+
+    track_id: int
+    frames: np.ndarray
+    times: np.ndarray
+    global_orient: np.ndarray
+    body_pose: np.ndarray
+    left_hand_pose: np.ndarray
+    right_hand_pose: np.ndarray
+    jaw_pose: np.ndarray
+    betas: np.ndarray
+    expression: np.ndarray
+    transl: np.ndarray
+    boxes: np.ndarray
+    scores: np.ndarray
+    gender: str = "neutral"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.track_id, bool) or not isinstance(self.track_id, (int, np.integer)):
+            raise ValueError(f"track_id: expected an int, got {type(self.track_id).__name__}")
+        self.track_id = int(self.track_id)
+        frames = _as_array(self.frames, "frames", (), np.int64, None)
+        n = frames.shape[0]
+        if n == 0:
+            raise ValueError(f"track {self.track_id}: frames is empty; a track needs at least one frame")
+        if np.any(frames < 0):
+            raise ValueError(f"track {self.track_id}: frames must be >= 0, got min {frames.min()}")
+        if n > 1 and np.any(np.diff(frames) <= 0):
+            bad = int(np.argmax(np.diff(frames) <= 0))
+            raise ValueError(
+                f"track {self.track_id}: frames must be strictly increasing, got {frames[bad]} then {frames[bad + 1]}"
+                f" at index {bad}"
+            )
+        for name, (trailing, dtype) in _TRACK_ARRAYS.items():
+            setattr(self, name, _as_array(getattr(self, name), f"track {self.track_id} {name}", trailing, dtype, n))
+        if str(self.gender).lower() not in _GENDERS:
+            raise ValueError(f"track {self.track_id} gender: expected one of {_GENDERS}, got {self.gender!r}")
+        self.gender = str(self.gender).lower()
+
+    def __len__(self) -> int:
+        return int(self.frames.shape[0])
+
+    def replace(self, **changes: Any) -> MotionTrack:
+        """A validated copy with some fields replaced (arrays are shared unless replaced)."""
+        return dataclasses.replace(self, **changes)
+
+    def select(self, index: np.ndarray | slice) -> MotionTrack:
+        """A new track holding the rows `index` of every per-frame array (e.g. a boolean mask)."""
+        return self.replace(**{name: getattr(self, name)[index] for name in _TRACK_ARRAYS})
+
+    def smplx_params(self) -> dict[str, np.ndarray]:
+        """The smplx forward keywords (N rows): body_pose (N,63), hand poses (N,45), the rest as stored."""
+        n = len(self)
+        return {
+            "global_orient": self.global_orient,
+            "body_pose": self.body_pose.reshape(n, 63),
+            "left_hand_pose": self.left_hand_pose.reshape(n, 45),
+            "right_hand_pose": self.right_hand_pose.reshape(n, 45),
+            "jaw_pose": self.jaw_pose,
+            "leye_pose": np.zeros((n, 3), np.float32),
+            "reye_pose": np.zeros((n, 3), np.float32),
+            "betas": self.betas,
+            "expression": self.expression,
+            "transl": self.transl,
+        }
+
+
+def _hand_mean(value: Any, name: str) -> np.ndarray:
+    """A hand mean given as (45,) or (15,3) → (15,3) float32."""
+    arr = np.asarray(value, dtype=np.float32)
+    if arr.size != 45:
+        raise ValueError(f"{name}: expected 45 values ((45,) or (15,3) axis-angle), got shape {arr.shape}")
+    return arr.reshape(15, 3)
+
+
+@dataclass
+class MotionClip:
+    """Every tracked person of one video, in one OpenCV camera.
+
+    Attributes:
+        fps: frames per second of the video (> 0).
+        num_frames: frame count of the source video; tracks cover subsets of [0, num_frames).
+        image_size: (width, height) of the original video in pixels.
+        focal: (2,) float64 fx, fy in pixels.
+        princpt: (2,) float64 cx, cy in pixels (pixel centres at integer coordinates).
+        tracks: list of MotionTrack.
+        hands_include_mean: True if hand poses are absolute (flat-hand rig), False if relative to hands_mean
+            (the network's output).
+        source: path of the source video (informative).
+        metadata: JSON-serialisable extras (model variant, smoothing settings, ...).
+    """
+
+    fps: float
+    num_frames: int
+    image_size: tuple[int, int]
+    focal: np.ndarray
+    princpt: np.ndarray
+    tracks: list[MotionTrack] = field(default_factory=list)
+    hands_include_mean: bool = False
+    source: str = ""
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.fps = float(self.fps)
+        if not np.isfinite(self.fps) or self.fps <= 0:
+            raise ValueError(f"fps: expected a finite number > 0, got {self.fps}")
+        if isinstance(self.num_frames, bool) or not isinstance(self.num_frames, (int, np.integer)):
+            raise ValueError(f"num_frames: expected an int, got {type(self.num_frames).__name__}")
+        self.num_frames = int(self.num_frames)
+        if self.num_frames < 0:
+            raise ValueError(f"num_frames: expected >= 0, got {self.num_frames}")
+        size = np.asarray(self.image_size)
+        if size.shape != (2,) or not np.issubdtype(size.dtype, np.integer) or np.any(size <= 0):
+            raise ValueError(f"image_size: expected (width, height) positive ints, got {self.image_size!r}")
+        self.image_size = (int(size[0]), int(size[1]))
+        self.focal = _as_array(self.focal, "focal", (), np.float64, 2)
+        if np.any(self.focal <= 0):
+            raise ValueError(f"focal: expected positive values, got {self.focal.tolist()}")
+        self.princpt = _as_array(self.princpt, "princpt", (), np.float64, 2)
+        self.tracks = list(self.tracks)
+        ids = []
+        for i, track in enumerate(self.tracks):
+            if not isinstance(track, MotionTrack):
+                raise ValueError(f"tracks[{i}]: expected a MotionTrack, got {type(track).__name__}")
+            if track.frames[-1] >= self.num_frames:
+                raise ValueError(
+                    f"tracks[{i}] (id {track.track_id}): frame {track.frames[-1]} is outside the video's"
+                    f" num_frames={self.num_frames}"
+                )
+            ids.append(track.track_id)
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"tracks: track_id values must be unique, got {ids}")
+        self.hands_include_mean = bool(self.hands_include_mean)
+        self.source = str(self.source)
+        try:
+            json.dumps(self.metadata)
+        except TypeError as err:
+            raise ValueError(f"metadata: must be JSON-serialisable ({err})") from None
+
+    # ---- convenience -------------------------------------------------------------------------------------------
+    def replace(self, **changes: Any) -> MotionClip:
+        """A validated copy with some fields replaced."""
+        return dataclasses.replace(self, **changes)
+
+    def track(self, track_id: int) -> MotionTrack:
+        """The track with this id; raises KeyError naming the ids present."""
+        for track in self.tracks:
+            if track.track_id == track_id:
+                return track
+        raise KeyError(f"no track with id {track_id}; ids present: {[t.track_id for t in self.tracks]}")
+
+    def flat_hand_poses(self, track: MotionTrack, hands_mean_left: Any, hands_mean_right: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Absolute hand poses for a flat-hand rig: mean + pose when the clip stores them relative to the mean.
+
+        Args:
+            track: a track of this clip.
+            hands_mean_left, hands_mean_right: (45,) or (15,3) axis-angle, the model's `hands_meanl`/`hands_meanr`.
+
+        Returns:
+            left, right: (N,15,3) float32 axis-angle.
+        """
+        if self.hands_include_mean:
+            return track.left_hand_pose.copy(), track.right_hand_pose.copy()
+        left = track.left_hand_pose + _hand_mean(hands_mean_left, "hands_mean_left")
+        right = track.right_hand_pose + _hand_mean(hands_mean_right, "hands_mean_right")
+        return left, right
+
+    def relative_hand_poses(self, track: MotionTrack, hands_mean_left: Any = None, hands_mean_right: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Hand poses relative to hands_mean (the network's convention, smplx flat_hand_mean=False).
+
+        The means are only needed when the clip stores absolute poses; raises ValueError if they are missing then.
+        """
+        if not self.hands_include_mean:
+            return track.left_hand_pose.copy(), track.right_hand_pose.copy()
+        if hands_mean_left is None or hands_mean_right is None:
+            raise ValueError(
+                "this clip stores hand poses including hands_mean; pass the model's hands_meanl/hands_meanr "
+                "(core.body.read_model_arrays(model_dir)) to get poses relative to the mean"
+            )
+        left = track.left_hand_pose - _hand_mean(hands_mean_left, "hands_mean_left")
+        right = track.right_hand_pose - _hand_mean(hands_mean_right, "hands_mean_right")
+        return left, right
+
+    def with_hand_mean(self, hands_mean_left: Any, hands_mean_right: Any) -> MotionClip:
+        """A copy whose hand poses include hands_mean (hands_include_mean=True); self if it already does."""
+        if self.hands_include_mean:
+            return self
+        tracks = []
+        for track in self.tracks:
+            left, right = self.flat_hand_poses(track, hands_mean_left, hands_mean_right)
+            tracks.append(track.replace(left_hand_pose=left, right_hand_pose=right))
+        return self.replace(tracks=tracks, hands_include_mean=True)
+
+    # ---- file I/O ----------------------------------------------------------------------------------------------
+    def _metadata_json(self) -> str:
+        return json.dumps(
+            {
+                "format": _FORMAT_NAME,
+                "fps": self.fps,
+                "num_frames": self.num_frames,
+                "image_size": list(self.image_size),
+                "focal": self.focal.tolist(),
+                "princpt": self.princpt.tolist(),
+                "hands_include_mean": self.hands_include_mean,
+                "source": self.source,
+                "metadata": self.metadata,
+                "tracks": [{"track_id": t.track_id, "gender": t.gender} for t in self.tracks],
+            }
+        )
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Writes the clip atomically (temp file in the same folder, then os.replace); makes parent folders.
+
+        Returns:
+            The path written (exactly `path`; no suffix is added).
+        """
+        arrays: dict[str, np.ndarray] = {
+            "format_version": np.asarray(FORMAT_VERSION, np.int64),
+            "metadata": np.asarray(self._metadata_json()),
+        }
+        for i, track in enumerate(self.tracks):
+            for name in _TRACK_ARRAYS:
+                arrays[f"track{i}/{name}"] = getattr(track, name)
+        written = atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+        logger.debug("saved %d tracks to %s", len(self.tracks), written)
+        return written
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> MotionClip:
+        """Reads and validates a clip written by `save` (no pickles are loaded).
+
+        Raises:
+            FileNotFoundError: the file does not exist.
+            ValueError: the file is not a MotionClip (not an npz, truncated, missing keys, other version, bad shapes);
+                the message names the file and the problem.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such MotionClip file (expected an .npz written by MotionClip.save)")
+        try:
+            with open(path, "rb") as f:
+                magic = f.read(4)
+            if magic != b"PK\x03\x04":
+                raise ValueError("not an .npz (zip) archive")
+            data = np.load(path, allow_pickle=False)
+            with data:
+                arrays = {key: data[key] for key in data.files}
+            return cls._from_arrays(arrays)
+        except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile, zlib.error, json.JSONDecodeError) as err:
+            raise ValueError(f"{path}: not a valid MotionClip file: {err}. Re-run the conversion to rewrite it.") from err
+
+    @classmethod
+    def _from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> MotionClip:
+        for key in ("format_version", "metadata"):
+            if key not in arrays:
+                raise ValueError(f"missing key {key!r}")
+        version = arrays["format_version"]
+        if version.shape != () or not np.issubdtype(version.dtype, np.integer):
+            raise ValueError(f"format_version must be an integer scalar, got {version.dtype} {version.shape}")
+        if int(version) != FORMAT_VERSION:
+            raise ValueError(f"format_version {int(version)} is not supported (this code reads {FORMAT_VERSION})")
+        meta = json.loads(str(arrays["metadata"]))
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT_NAME:
+            raise ValueError("metadata is not a MotionClip header")
+        tracks = []
+        for i, info in enumerate(meta["tracks"]):
+            fields = {}
+            for name in _TRACK_ARRAYS:
+                key = f"track{i}/{name}"
+                if key not in arrays:
+                    raise ValueError(f"missing key {key!r}")
+                fields[name] = arrays[key]
+            tracks.append(MotionTrack(track_id=int(info["track_id"]), gender=info["gender"], **fields))
+        return cls(
+            fps=meta["fps"],
+            num_frames=meta["num_frames"],
+            image_size=tuple(meta["image_size"]),
+            focal=np.asarray(meta["focal"], np.float64),
+            princpt=np.asarray(meta["princpt"], np.float64),
+            tracks=tracks,
+            hands_include_mean=meta["hands_include_mean"],
+            source=meta["source"],
+            metadata=meta["metadata"],
+        )
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> Path:
+    """Calls `write(file)` on a temp file beside `path`, then renames it over `path`; no partial file on error.
+
+    The temp name keeps `path`'s suffix (writers that pick a format from the name still work). Makes parent folders.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+# ---- exports -----------------------------------------------------------------------------------------------------
+def export_per_frame(clip: MotionClip, out_dir: str | os.PathLike, model_arrays: Mapping[str, np.ndarray] | None = None) -> list[Path]:
+    """Writes the original SMPLer-X per-person files (reference/model_spec.md §4), one pair per track frame.
+
+    `{out_dir}/smplx/{frame:05}_{track_id}.npz` with global_orient (1,3), body_pose (21,3), left/right_hand_pose
+    (15,3) relative to hands_mean, jaw_pose (1,3), leye_pose/reye_pose (1,3) float64 zeros, betas (1,10),
+    expression (1,10), transl (1,3) (float32, OpenCV camera, metres), and `{out_dir}/meta/{frame:05}_{track_id}.json`
+    with focal, princpt (the clip camera), bbox and bbox_mmdet (detector box xywh; the original's bbox is its
+    enlarged crop box, which only defined its per-crop camera), bbox_id (= track_id), frame, img_path (source).
+    The original's bbox_id is the person index within a frame; here it is the track id, stable over the video.
+
+    Args:
+        model_arrays: the SMPL-X model arrays (core.body.read_model_arrays); needed only if the clip's hand poses
+            include hands_mean (the original files store them relative to it).
+
+    Returns:
+        The npz paths written.
+    """
+    out_dir = Path(out_dir)
+    means = (None, None) if model_arrays is None else (model_arrays["hands_meanl"], model_arrays["hands_meanr"])
+    written = []
+    for track in clip.tracks:
+        left, right = clip.relative_hand_poses(track, *means)
+        xywh = np.concatenate([track.boxes[:, :2], track.boxes[:, 2:] - track.boxes[:, :2]], axis=1)
+        for i, frame in enumerate(track.frames):
+            stem = f"{int(frame):05d}_{track.track_id}"
+            params = {
+                "global_orient": track.global_orient[i].reshape(1, 3),
+                "body_pose": track.body_pose[i],
+                "left_hand_pose": left[i],
+                "right_hand_pose": right[i],
+                "jaw_pose": track.jaw_pose[i].reshape(1, 3),
+                "leye_pose": np.zeros((1, 3)),
+                "reye_pose": np.zeros((1, 3)),
+                "betas": track.betas[i].reshape(1, 10),
+                "expression": track.expression[i].reshape(1, 10),
+                "transl": track.transl[i].reshape(1, 3),
+            }
+            meta = {
+                "focal": clip.focal.tolist(),
+                "princpt": clip.princpt.tolist(),
+                "bbox": xywh[i].astype(float).tolist(),
+                "bbox_mmdet": xywh[i].astype(float).tolist(),
+                "bbox_id": track.track_id,
+                "frame": int(frame),
+                "img_path": clip.source,
+            }
+            npz_path = atomic_write(out_dir / "smplx" / f"{stem}.npz", lambda f, p=params: np.savez(f, **p))
+            atomic_write(out_dir / "meta" / f"{stem}.json", lambda f, m=meta: f.write(json.dumps(m)), mode="w")
+            written.append(npz_path)
+    return written
+
+
+def rest_root_joint(model_arrays: Mapping[str, np.ndarray], betas: np.ndarray, expression: np.ndarray | None = None) -> np.ndarray:
+    """Root joint J0 of the shaped, unposed SMPL-X template (the centre `global_orient` rotates about).
+
+    Args:
+        model_arrays: SMPL-X arrays (v_template (V,3), shapedirs (V,3,K), J_regressor (55,V)).
+        betas: (N,10) shape coefficients.
+        expression: (N,10) or None (zeros); uses shapedirs[:, :, 300:310] when K >= 400, else [:, :, 10:20] (smplx).
+
+    Returns:
+        (N,3) float64 metres, SMPL-X model frame.
+    """
+    betas = np.atleast_2d(np.asarray(betas, np.float64))
+    reg0 = np.asarray(model_arrays["J_regressor"][0], np.float64)
+    shapedirs = np.asarray(model_arrays["shapedirs"], np.float64)
+    j0 = reg0 @ np.asarray(model_arrays["v_template"], np.float64)
+    dirs0 = np.einsum("v,vck->ck", reg0, shapedirs)  # (3, K): how each component moves J0
+    root = j0 + betas @ dirs0[:, : betas.shape[1]].T
+    if expression is not None:
+        expression = np.atleast_2d(np.asarray(expression, np.float64))
+        start = 300 if shapedirs.shape[2] >= 400 else 10
+        root = root + expression @ dirs0[:, start : start + expression.shape[1]].T
+    return root
+
+
+# OpenCV camera (x right, y down, z forward) → AMASS-style world (z up, the camera looking along +y).
+CAMERA_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+
+
+def _axis_angle_to_matrix(rotvec: np.ndarray) -> np.ndarray:
+    """(N,3) axis-angle → (N,3,3) rotation matrices (Rodrigues, float64; numpy only, Blender has no scipy)."""
+    rotvec = np.asarray(rotvec, np.float64)
+    angle = np.linalg.norm(rotvec, axis=1)[:, None, None]
+    axis = rotvec / np.maximum(angle[:, :, 0], 1e-12)
+    k = np.zeros((len(rotvec), 3, 3))
+    k[:, 0, 1], k[:, 0, 2], k[:, 1, 2] = -axis[:, 2], axis[:, 1], -axis[:, 0]
+    k = k - k.transpose(0, 2, 1)
+    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)
+
+
+def _matrix_to_axis_angle(matrix: np.ndarray) -> np.ndarray:
+    """(N,3,3) rotation matrices → (N,3) axis-angle with angle in [0, π], via unit quaternions (stable near π)."""
+    m = np.asarray(matrix, np.float64)
+    # Shepperd: pick the largest of 4w², 4x², 4y², 4z² for the square root.
+    diag = np.stack([m[:, 0, 0] + m[:, 1, 1] + m[:, 2, 2], m[:, 0, 0], m[:, 1, 1], m[:, 2, 2]], axis=1)
+    cand = np.stack(
+        [
+            np.stack([1 + diag[:, 0], m[:, 2, 1] - m[:, 1, 2], m[:, 0, 2] - m[:, 2, 0], m[:, 1, 0] - m[:, 0, 1]], 1),
+            np.stack([m[:, 2, 1] - m[:, 1, 2], 1 + 2 * diag[:, 1] - diag[:, 0], m[:, 0, 1] + m[:, 1, 0], m[:, 0, 2] + m[:, 2, 0]], 1),
+            np.stack([m[:, 0, 2] - m[:, 2, 0], m[:, 0, 1] + m[:, 1, 0], 1 + 2 * diag[:, 2] - diag[:, 0], m[:, 1, 2] + m[:, 2, 1]], 1),
+            np.stack([m[:, 1, 0] - m[:, 0, 1], m[:, 0, 2] + m[:, 2, 0], m[:, 1, 2] + m[:, 2, 1], 1 + 2 * diag[:, 3] - diag[:, 0]], 1),
+        ],
+        axis=1,
+    )  # (N, 4 choices, wxyz), each proportional to the quaternion
+    choice = np.argmax(np.stack([diag[:, 0], diag[:, 1], diag[:, 2], diag[:, 3]], 1), axis=1)
+    quat = cand[np.arange(len(m)), choice]
+    quat = quat / np.linalg.norm(quat, axis=1, keepdims=True)
+    quat = quat * np.where(quat[:, :1] < 0, -1.0, 1.0)
+    sin_half = np.linalg.norm(quat[:, 1:], axis=1, keepdims=True)
+    angle = 2 * np.arctan2(sin_half, quat[:, :1])
+    return quat[:, 1:] * np.where(sin_half > 1e-12, angle / np.maximum(sin_half, 1e-12), 2.0)
+
+
+def _rotate_root(global_orient: np.ndarray, rotation: np.ndarray) -> np.ndarray:
+    """rotation · R(global_orient) as (N,3) float64 axis-angle."""
+    return _matrix_to_axis_angle(rotation @ _axis_angle_to_matrix(global_orient))
+
+
+def export_amass(
+    clip: MotionClip,
+    path: str | os.PathLike,
+    track_index: int = 0,
+    *,
+    model_arrays: Mapping[str, np.ndarray] | None = None,
+    z_up: bool = True,
+) -> Path:
+    """Writes one track as an AMASS-style SMPL-X npz.
+
+    Keys: poses (N,165) axis-angle = root, body 21, jaw, leye, reye, left hand 15, right hand 15 (hands absolute,
+    i.e. including hands_mean: AMASS uses flat_hand_mean=True); trans (N,3) metres; betas (10,) (the per-frame
+    median); num_betas; gender; mocap_framerate and mocap_frame_rate (= clip.fps); mocap_time_length;
+    surface_model_type 'smplx'; root_orient, pose_body, pose_hand, pose_jaw, pose_eye (the split AMASS uses);
+    frames (N,) video frame indices; world 'z_up' or 'opencv_camera'.
+
+    Frame: with `z_up` (AMASS convention) the world is the camera turned to z up, the camera at the origin looking
+    along +y (x_w = x_c, y_w = z_c, z_w = -y_c); otherwise the OpenCV camera frame. Because SMPL-X rotates about
+    the root joint J0, the translation becomes t' = R_w (J0 + t) - J0' (J0' for the written betas), which needs the
+    model arrays.
+
+    Args:
+        clip: the clip; track `track_index` is written.
+        model_arrays: SMPL-X arrays (core.body.read_model_arrays) for J0 and hands_mean; required unless `z_up` is
+            False and the clip's hands already include the mean.
+
+    Raises:
+        ValueError: track_index out of range, or model_arrays missing when needed.
+    """
+    if not 0 <= track_index < len(clip.tracks):
+        raise ValueError(f"track_index {track_index} out of range: the clip has {len(clip.tracks)} tracks")
+    track = clip.tracks[track_index]
+    if model_arrays is None and (z_up or not clip.hands_include_mean):
+        raise ValueError(
+            "export_amass needs model_arrays=core.body.read_model_arrays(model_dir): AMASS stores absolute hand poses"
+            " and the Z-up conversion needs the root joint of the shaped body"
+        )
+    n = len(track)
+    if model_arrays is not None:
+        left, right = clip.flat_hand_poses(track, model_arrays["hands_meanl"], model_arrays["hands_meanr"])
+    else:
+        left, right = track.left_hand_pose, track.right_hand_pose
+    betas = np.median(track.betas, axis=0).astype(np.float32)
+    orient = track.global_orient.astype(np.float64)
+    trans = track.transl.astype(np.float64)
+    if model_arrays is not None:
+        j0_src = rest_root_joint(model_arrays, track.betas, track.expression)
+        j0_dst = rest_root_joint(model_arrays, betas[None])
+        rot = CAMERA_TO_Z_UP if z_up else np.eye(3)
+        trans = (j0_src + trans) @ rot.T - j0_dst
+        if z_up:
+            orient = _rotate_root(orient, rot)
+    eyes = np.zeros((n, 6))
+    poses = np.concatenate(
+        [orient, track.body_pose.reshape(n, 63), track.jaw_pose, eyes, left.reshape(n, 45), right.reshape(n, 45)], axis=1
+    ).astype(np.float64)
+    out = {
+        "poses": poses,
+        "trans": trans,
+        "betas": betas.astype(np.float64),
+        "num_betas": np.asarray(betas.shape[0]),
+        "gender": np.asarray(track.gender),
+        "mocap_framerate": np.asarray(clip.fps),
+        "mocap_frame_rate": np.asarray(clip.fps),
+        "mocap_time_length": np.asarray(n / clip.fps),
+        "surface_model_type": np.asarray("smplx"),
+        "root_orient": poses[:, :3],
+        "pose_body": poses[:, 3:66],
+        "pose_jaw": poses[:, 66:69],
+        "pose_eye": poses[:, 69:75],
+        "pose_hand": poses[:, 75:165],
+        "frames": track.frames,
+        "world": np.asarray("z_up" if z_up else "opencv_camera"),
+    }
+    return atomic_write(path, lambda f: np.savez(f, **out))
