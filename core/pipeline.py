@@ -371,13 +371,15 @@ def convert_video(video: str | Path, options: ConvertOptions | None = None, prog
     if detector is None:
         from .detect import build_detector
 
-        detector = build_detector(opts.detector, model_dir, device=resolve_device(opts.device))
+        # a background model samples ~50 frames spread over the whole selected range
+        extra = {"every": max(1, -(-source.num_frames // 50))} if opts.detector == "static-camera" else {}
+        detector = build_detector(opts.detector, model_dir, device=resolve_device(opts.device), **extra)
     report("load", 1, 1, f"{opts.variant.upper()} on {model.encoder.pos_embed.device}")
     seconds["load"] = time.perf_counter() - t0
 
     t = time.perf_counter()
     if getattr(detector, "needs_fit", False):
-        detector.fit(_fit_sample(video, opts, detector, source.num_frames))
+        detector.fit(source)
     tracks = _detect_and_track(source, detector, opts, report)
     seconds["detect+track"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -392,15 +394,6 @@ def convert_video(video: str | Path, options: ConvertOptions | None = None, prog
     frames = {"detect+track": source.num_frames, "regress": sum(len(tr) for tr in raw.tracks),
               "smooth": sum(len(tr) for tr in raw.tracks)}
     return ConvertResult(clip, raw, seconds, frames)
-
-
-def _fit_sample(video: str | Path, opts: ConvertOptions, detector, num_frames: int):
-    """Frames for a background model, spread over the whole selected range (not just its start)."""
-    from .video import open_video
-
-    reach = getattr(detector, "every", 1) * getattr(detector, "max_samples", num_frames)
-    spread = max(1, -(-num_frames // max(1, reach)))
-    return open_video(video, start=opts.start, end=opts.end, stride=opts.stride * spread)
 
 
 def _build_model(opts: ConvertOptions, model_dir: Path):
@@ -466,11 +459,14 @@ def options_from_args(args: argparse.Namespace) -> ConvertOptions:
 
 
 def _progress_printer(as_json: bool) -> tuple[Progress, Callable[[], None]]:
-    """A progress callback: JSON lines (for the Blender worker) or tqdm bars on stderr."""
+    """A progress callback: JSON lines for the Blender worker, tqdm bars for a person at a terminal, else none
+    (so that a failing run's stderr holds its one error line)."""
     if as_json:
         def emit(stage: str, done: int, total: int, message: str) -> None:
             print(json.dumps({"stage": stage, "done": done, "total": total, "message": message}), flush=True)
         return emit, lambda: None
+    if not sys.stderr.isatty():
+        return (lambda *a: None), lambda: None
     from tqdm import tqdm
 
     bars: dict[str, Any] = {}
@@ -512,7 +508,7 @@ def write_outputs(result: ConvertResult, out: Path, opts: ConvertOptions, report
     written = [result.clip.save(out)]
     body = load_body_model(opts.resolved_model_dir(), "neutral")
     t = time.perf_counter()
-    rep = build_report(result.raw, result.clip, body, result.stage_seconds, result.stage_frames)
+    rep = build_report(result.raw, result.clip, body, result.stage_seconds, stage_frames=result.stage_frames)
     written.append(write_report(rep, Path(report) if report else out.with_suffix(".report.json")))
     if per_frame_dir:
         from .motion import export_per_frame
@@ -520,7 +516,7 @@ def write_outputs(result: ConvertResult, out: Path, opts: ConvertOptions, report
         export_per_frame(result.clip, Path(per_frame_dir))
         written.append(Path(per_frame_dir))
     if overlay:
-        from .render import write_overlay
+        from .overlay import write_overlay
 
         written.append(write_overlay(result.clip, result.clip.source, body, Path(overlay),
                                      start=opts.start, end=opts.end, stride=opts.stride, progress=progress))
