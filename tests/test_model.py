@@ -151,7 +151,7 @@ def test_save_load_round_trip(tmp_path, parity_model_dir):
 
 def test_custom_size_round_trip(tmp_path):
     """Our own checkpoints carry their config, so small ViTs (the demo's) reload with their size."""
-    cfg = ModelConfig("tiny", embed_dim=64, depth=2, num_heads=4)
+    cfg = ModelConfig("tiny", embed_dim=64, depth=2, num_heads=4, box_width=32)
     path = SMPLerX.build(cfg, None).save_checkpoint(tmp_path / "tiny.pth.tar")
     assert SMPLerX.from_checkpoint(path, None).cfg == cfg
 

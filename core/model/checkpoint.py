@@ -80,7 +80,7 @@ def infer_config(sd: Mapping[str, torch.Tensor], saved: Mapping | None = None) -
     width = int(sd["encoder.task_tokens"].shape[-1])
     depth = len({k.split(".")[2] for k in sd if k.startswith("encoder.blocks.")})
     for cfg in VARIANTS.values():
-        if cfg.embed_dim == width and cfg.depth == depth:
+        if cfg.embed_dim == width and cfg.depth == depth and sd["box_net.bbox_center.0.weight"].shape[1] == cfg.box_width:
             return cfg
     raise CheckpointError(f"width {width} and depth {depth} match no SMPLer-X variant "
                           f"({', '.join(f'{c.name}: {c.embed_dim}/{c.depth}' for c in VARIANTS.values())})")

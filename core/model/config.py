@@ -23,6 +23,8 @@ class ModelConfig:
         depth: number of transformer blocks.
         num_heads: attention heads (ViT-S of SMPLer-X has 12 heads of 32, not timm's 6).
         mlp_ratio: MLP hidden width / C.
+        box_width: channels of the box net's up-sampling stages (256 in every official size; smaller only for
+            declared custom networks such as the demo's, where it dominates the cost on CPU).
         checkpoint_file: the official file name, used in messages and the model directory layout.
     """
 
@@ -34,6 +36,7 @@ class ModelConfig:
     patch_size: int = 16
     patch_padding: int = 2  # 4 + 2*(ratio//2 - 1) with ratio=1 in the reference, not 0
     num_task_tokens: int = 31  # 1 shape + 1 cam + 1 expr + 1 jaw + 2 hand (unused) + 25 body
+    box_width: int = 256
     checkpoint_file: str = ""
 
     def __post_init__(self) -> None:

@@ -166,13 +166,14 @@ class BodyRotationNet(nn.Module):
 class BoxNet(nn.Module):
     """Image features + body heat map → hand/face box centres (soft-argmax on 128×96) and sizes."""
 
-    def __init__(self, feat_dim: int, num_joints: int = NUM_BODY_POS_JOINTS, depth: int = BODY_HM[0]) -> None:
+    def __init__(self, feat_dim: int, width: int = 256, num_joints: int = NUM_BODY_POS_JOINTS,
+                 depth: int = BODY_HM[0]) -> None:
         super().__init__()
-        self.deconv = _deconv([feat_dim + num_joints * depth, 256, 256, 256])
-        self.bbox_center = _conv1x1(256, 3, bnrelu=False)
-        self.lhand_size = _linear([256, 256, 2])
-        self.rhand_size = _linear([256, 256, 2])
-        self.face_size = _linear([256, 256, 2])
+        self.deconv = _deconv([feat_dim + num_joints * depth, width, width, width])
+        self.bbox_center = _conv1x1(width, 3, bnrelu=False)
+        self.lhand_size = _linear([width, width, 2])
+        self.rhand_size = _linear([width, width, 2])
+        self.face_size = _linear([width, width, 2])
 
     def forward(self, feat: torch.Tensor, body_hm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns centres (B, 3, 2) in output_hm units and sizes (B, 3, 2); rows lhand, rhand, face."""

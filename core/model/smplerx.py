@@ -72,7 +72,7 @@ class SMPLerX(nn.Module):
         self.encoder = ViTEncoder(cfg)
         self.body_position_net = PositionNet(c, NUM_BODY_POS_JOINTS, BODY_HM)
         self.body_regressor = BodyRotationNet(c)
-        self.box_net = BoxNet(c)
+        self.box_net = BoxNet(c, cfg.box_width)
         self.hand_roi_net = HandRoI(c)
         self.hand_position_net = PositionNet(c, NUM_HAND_POS_JOINTS, HAND_HM)
         self.hand_regressor = HandRotationNet(c)
@@ -313,7 +313,7 @@ def _load_body(model_dir: str | Path | None, device: Any) -> nn.Module | None:
     """The neutral SMPL-X layer the reference uses (flat_hand_mean=False, face contour, 10 betas/expr)."""
     if model_dir is None:
         return None
-    from ..body.layer import load_body_model
+    from ..body import load_body_model
 
     return load_body_model(model_dir, gender="neutral", device=device)
 
