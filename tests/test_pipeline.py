@@ -109,3 +109,36 @@ def test_bad_input_one_line_nonzero_no_output(case, tmp_path, parity_dir, parity
                 "no_people": "no person"}[case]
     assert expected in lines[0]
     assert not out.exists() and not list(tmp_path.glob("res/*"))
+
+
+def test_out_of_memory_halves_the_batch(video):
+    """A CUDA out-of-memory error makes the regression retry with smaller batches; every row still gets filled."""
+    import torch
+
+    from core.pipeline import ConvertOptions, _regress
+    from core.track import Track
+    from core.video import open_video
+
+    class OomAbove2:
+        calls: list[int] = []
+
+        def forward_crops(self, crops, with_mesh=False):
+            self.calls.append(len(crops))
+            if len(crops) > 2:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+            b = len(crops)
+            row = crops.mean(dim=(1, 2, 3))  # something that depends on each crop
+            out = {k: row[:, None].expand(b, n).clone() for k, n in
+                   (("smplx_root_pose", 3), ("smplx_body_pose", 63), ("smplx_lhand_pose", 45),
+                    ("smplx_rhand_pose", 45), ("smplx_jaw_pose", 3), ("smplx_shape", 10), ("smplx_expr", 10),
+                    ("cam_trans", 3))}
+            return out
+
+    source = open_video(video[0])
+    boxes = np.stack([b[0] for b in video[1]]).astype(np.float32)
+    track = Track(0, np.arange(len(boxes)), boxes, np.ones(len(boxes), np.float32), np.zeros(len(boxes), bool))
+    model = OomAbove2()
+    out = _regress(source, [track], model, ConvertOptions(batch_size=8), lambda *a: None)
+    assert out[0]["valid"].all() and np.isfinite(out[0]["smplx_body_pose"]).all()
+    assert model.calls == [8, 4] + [2] * (len(boxes) // 2)  # halved twice, then every batch fits
+    assert len(np.unique(out[0]["smplx_root_pose"][:, 0])) == len(boxes)  # rows kept in order, not duplicated
