@@ -1,4 +1,5 @@
-"""Cameras: SMPLer-X's per-crop virtual camera, one camera for a whole video, and OpenCV → Blender axes.
+"""Cameras: SMPLer-X's per-crop virtual camera and one camera for a whole video (OpenCV axes; the Blender
+add-on's `rig.blender_from` is the one place that converts them to Blender's).
 
 Per crop (model_spec.md §4): the network's translation lives in a virtual camera f = 5000 px, c = (96, 128) of
 the 192×256 body image; in the original image that is f = 5000/192·w_box, c = box centre. Every crop has its own
@@ -18,8 +19,6 @@ __all__ = [
     "VideoCamera",
     "default_focal",
     "to_video_camera",
-    "OPENCV_TO_BLENDER",
-    "opencv_to_blender_points",
 ]
 
 _VIRTUAL_FOCAL = 5000.0
@@ -85,12 +84,3 @@ def to_video_camera(transl: np.ndarray, crop_focal: np.ndarray, crop_princpt: np
     # P_x' = P_x + (c − c₀)·z'/F; the apparent size f·s/z is kept too
     xy = t[:, :2] + (c - c0) * (z / camera.focal)[:, None]
     return np.concatenate([xy, z[:, None]], axis=1)
-
-
-# OpenCV camera (x right, y down, z forward) → Blender camera-local (x right, y up, z backward).
-OPENCV_TO_BLENDER = np.diag([1.0, -1.0, -1.0])
-
-
-def opencv_to_blender_points(points: np.ndarray) -> np.ndarray:
-    """(…, 3) points from the OpenCV camera frame to Blender's camera-local frame."""
-    return np.asarray(points) @ OPENCV_TO_BLENDER.T

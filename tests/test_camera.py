@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from core.camera import VideoCamera, crop_camera, opencv_to_blender_points, to_video_camera
+from core.camera import VideoCamera, crop_camera, to_video_camera
 
 
 def _project(p, focal, princpt):
@@ -45,7 +45,3 @@ def test_walking_towards_camera_depth_is_continuous():
     z = to_video_camera(t_crop, focal, princpt, cam)[:, 2]
     np.testing.assert_allclose(z, true_z, rtol=1e-6)
     assert np.abs(np.diff(z, 2)).max() < 1e-2
-
-
-def test_opencv_to_blender_axes():
-    np.testing.assert_array_equal(opencv_to_blender_points(np.array([1.0, 2.0, 3.0])), [1.0, -2.0, -3.0])
