@@ -1,0 +1,68 @@
+"""Blender add-on: import a video as SMPL-X animation (SMPLer-X, NeurIPS 2023).
+
+Layout (thin bpy glue over plain functions, as in KhronosGroup/glTF-Blender-IO):
+rig.py (armature + mesh from a model file), animate.py (MotionClip track → Action), camera.py (video camera),
+importer.py (MotionClip → rigs, synchronous), worker.py (runs `python -m core convert` as a subprocess),
+export.py (FBX/glTF/BVH), operators.py / panel.py / preferences.py (UI), batch.py (headless entry point).
+
+Where `core` comes from: build_addon.py copies the repo's `core` package *inside* the add-on folder, so the installed
+extension imports it relatively (`<addon>.core`, no sys.path change, no clash with other add-ons' modules). In a
+development checkout the add-on folder has no `core` sub-package and the repo's top-level `core` is used instead.
+`core_module("motion")` hides that choice from the other modules.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+bl_info = {  # legacy install path ("Install legacy add-on"); extensions read blender_manifest.toml instead
+    "name": "SMPL-X from Video",
+    "author": "smplx-video contributors",
+    "version": (0, 1, 0),
+    "blender": (4, 2, 0),
+    "location": "View3D > Sidebar > SMPL-X",
+    "description": "Import video as SMPL-X animation (SMPLer-X)",
+    "category": "Animation",
+}
+
+
+def _find_core() -> ModuleType:
+    """The bundled `<addon>.core` when present (extension zip), else the checkout's top-level `core`."""
+    try:
+        return importlib.import_module(".core", __package__)
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.core":
+            raise
+        return importlib.import_module("core")
+
+
+core = _find_core()
+
+
+def core_module(name: str) -> ModuleType:
+    """Import `core.<name>` from whichever `core` the add-on uses (e.g. `core_module("motion")`)."""
+    return importlib.import_module(f"{core.__name__}.{name}")
+
+
+def register() -> None:
+    """Register every class of the add-on (one `classes` tuple per UI module)."""
+    import bpy
+
+    from . import operators, panel, preferences
+
+    for cls in (*preferences.classes, *operators.classes, *panel.classes):
+        bpy.utils.register_class(cls)
+    operators.register_properties()
+
+
+def unregister() -> None:
+    """Unregister in reverse order; stop any running conversion first."""
+    import bpy
+
+    from . import operators, panel, preferences
+
+    operators.cancel_running_jobs()
+    operators.unregister_properties()
+    for cls in reversed((*preferences.classes, *operators.classes, *panel.classes)):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,137 @@
+"""Export SMPL-X rigs (armature + mesh + animation) to FBX (engine presets), glTF binary or BVH.
+
+Settings follow the round-trip measurements in reference/blender_notes.md §4.3: no leaf bones, no key
+simplification (the default 1.0 is lossy), one baked scene action (no NLA / all-actions takes), and files are written
+to a temporary name first and renamed when complete. Frames are exported at their absolute time (frame / fps), so
+video frame f is at t = f / fps in the file.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+FORMATS = ("FBX", "GLB", "BVH")
+
+_FBX_COMMON = {
+    "use_selection": True,
+    "object_types": {"ARMATURE", "MESH"},
+    "add_leaf_bones": False,
+    "bake_anim": True,
+    "bake_anim_use_all_bones": True,
+    "bake_anim_use_nla_strips": False,
+    "bake_anim_use_all_actions": False,
+    "bake_anim_force_startend_keying": True,
+    "bake_anim_simplify_factor": 0.0,
+    "bake_anim_step": 1.0,
+    "armature_nodetype": "NULL",
+    "mesh_smooth_type": "FACE",
+    "use_armature_deform_only": False,
+    "apply_unit_scale": True,
+}
+
+FBX_PRESETS = {
+    # Blender ↔ Blender (and most DCCs): metres, FBX's default Y-up axes; lossless round trip
+    "BLENDER": {"axis_forward": "-Z", "axis_up": "Y", "apply_scale_options": "FBX_SCALE_NONE", "global_scale": 1.0},
+    # Unity: 1 unit = 1 m, Y up; "FBX All" bakes the unit scale so objects import at scale 1 instead of 100
+    "UNITY": {"axis_forward": "-Z", "axis_up": "Y", "apply_scale_options": "FBX_SCALE_ALL", "global_scale": 1.0},
+    # Unreal: X forward, Z up, centimetres (the unit scale is written into the file; Unreal converts on import)
+    "UNREAL": {"axis_forward": "X", "axis_up": "Z", "apply_scale_options": "FBX_SCALE_UNITS", "global_scale": 1.0},
+}
+
+
+def export_rigs(context, armatures, filepath: str, fmt: str = "FBX", preset: str = "BLENDER") -> list:
+    """Write `armatures` (with their child meshes and animation) to `filepath`.
+
+    Args:
+        context: bpy.context; the scene's frame range and fps define the exported animation.
+        armatures: armature objects (e.g. importer.import_clip's result).
+        filepath: output path. BVH holds one skeleton per file: with several armatures, `name_<armature>.bvh`.
+        fmt: "FBX", "GLB" or "BVH".
+        preset: FBX preset, one of FBX_PRESETS ("BLENDER", "UNITY", "UNREAL").
+
+    Returns:
+        The files written.
+
+    Raises:
+        ValueError: unknown format or preset, or no armature to export.
+    """
+    fmt = fmt.upper()
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; expected one of {FORMATS}")
+    if fmt == "FBX" and preset.upper() not in FBX_PRESETS:
+        raise ValueError(f"unknown FBX preset {preset!r}; expected one of {sorted(FBX_PRESETS)}")
+    armatures = [a for a in armatures if a is not None and a.type == "ARMATURE"]
+    if not armatures:
+        raise ValueError("nothing to export: select an SMPL-X armature (or pass the armatures of an import)")
+    filepath = os.path.abspath(os.fspath(filepath))
+    os.makedirs(os.path.dirname(filepath), exist_ok=True)
+    if fmt == "BVH":
+        return _export_bvh(context, armatures, filepath)
+    objects = armatures + [c for a in armatures for c in a.children if c.type == "MESH"]
+    with _selected(context, objects, active=armatures[0]), _atomic(filepath) as tmp:
+        import bpy
+
+        if fmt == "FBX":
+            bpy.ops.export_scene.fbx(filepath=tmp, **_FBX_COMMON, **FBX_PRESETS[preset.upper()])
+        else:
+            bpy.ops.export_scene.gltf(
+                filepath=tmp, export_format="GLB", use_selection=True, export_animations=True,
+                export_animation_mode="ACTIVE_ACTIONS", export_skins=True, export_morph=True,
+                export_morph_animation=True, export_force_sampling=True, export_optimize_animation_size=False,
+                export_anim_slide_to_zero=False, export_frame_range=True, export_yup=True,
+            )
+    return [filepath]
+
+
+def _export_bvh(context, armatures, filepath: str) -> list:
+    """One BVH per armature (the format holds one skeleton), Blender axes; every bone gets location channels
+    (the expression moves some joints, see animate.py)."""
+    import bpy
+
+    written = []
+    stem, ext = os.path.splitext(filepath)
+    for armature in armatures:
+        path = filepath if len(armatures) == 1 else f"{stem}_{armature.name}{ext or '.bvh'}"
+        with _selected(context, [armature], active=armature), _atomic(path) as tmp:
+            bpy.ops.export_anim.bvh(filepath=tmp, frame_start=context.scene.frame_start,
+                                    frame_end=context.scene.frame_end, rotate_mode="NATIVE",
+                                    root_transform_only=False, global_scale=1.0)
+        written.append(path)
+    return written
+
+
+@contextmanager
+def _selected(context, objects, active):
+    """Select exactly `objects` (active: `active`) for an exporter, then restore the previous selection."""
+    view_layer = context.view_layer
+    before = [o for o in view_layer.objects if o.select_get()]
+    previous_active = view_layer.objects.active
+    for o in before:
+        o.select_set(False)
+    for o in objects:
+        o.select_set(True)
+    view_layer.objects.active = active
+    try:
+        yield
+    finally:
+        for o in objects:
+            o.select_set(False)
+        for o in before:
+            o.select_set(True)
+        view_layer.objects.active = previous_active
+
+
+@contextmanager
+def _atomic(path: str):
+    """Yield a temporary path beside `path` (same extension); rename it to `path` only if the block succeeds."""
+    stem, ext = os.path.splitext(path)
+    tmp = f"{stem}.partial{ext}"
+    try:
+        yield tmp
+        if not os.path.isfile(tmp):
+            raise RuntimeError(f"the exporter wrote nothing to {tmp}")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
