@@ -49,6 +49,13 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return run_convert_cli(args)
 
 
+def _cmd_export_onnx(args: argparse.Namespace) -> int:
+    from .export_onnx import export_onnx
+
+    print(export_onnx(args.checkpoint, args.output, batch_size=args.batch, opset=args.opset))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -80,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("convert", help="video → MotionClip (.npz) with one SMPL-X track per person")
     add_convert_arguments(c)
     c.set_defaults(func=_cmd_convert)
+
+    e = sub.add_parser("export-onnx", help="export the SMPLer-X network (without the SMPL-X layer) to ONNX")
+    e.add_argument("checkpoint", help="smpler_x_*.pth.tar")
+    e.add_argument("-o", "--output", required=True, help="output .onnx file")
+    e.add_argument("--batch", type=int, help="fixed batch size (default: dynamic)")
+    e.add_argument("--opset", type=int, default=18, help="ONNX opset (16–17 use the TorchScript exporter)")
+    e.set_defaults(func=_cmd_export_onnx)
 
     d = sub.add_parser("demo", help="the mannequin demo: sample video → animated scene, FBX and accuracy")
     d.add_argument("--video", help="convert this video instead of the bundled sample (needs --model-dir)")

@@ -187,17 +187,16 @@ class SMPLerX(nn.Module):
         out["smplx_body_pose"] = rot6d_to_axis_angle(net["mid_body_pose_6d"]).reshape(b, -1)
         out["smplx_jaw_pose"] = rot6d_to_axis_angle(net["mid_jaw_pose_6d"])
         hand = rot6d_to_axis_angle(net["mid_hand_pose_6d"]).reshape(2 * b, 15, 3)
-        flip = torch.tensor([1.0, -1.0, -1.0], device=hand.device)
-        out["smplx_lhand_pose"] = (hand[:b] * flip).reshape(b, -1)  # left hand was regressed mirrored
+        # the left hand was regressed mirrored: un-mirror as (x, −y, −z)
+        out["smplx_lhand_pose"] = torch.cat((hand[:b, :, :1], -hand[:b, :, 1:]), dim=2).reshape(b, -1)
         out["smplx_rhand_pose"] = hand[b:].reshape(b, -1)
         cam = net["mid_cam_param"]
         out["cam_trans"] = torch.cat((cam[:, :2], (_K_DEPTH * torch.sigmoid(cam[:, 2]))[:, None]), dim=1)
         out["joint_img"] = self._joint_img(net, b)
-        scale = torch.tensor([INPUT_IMG_SHAPE[1] / INPUT_BODY_SHAPE[1], INPUT_IMG_SHAPE[0] / INPUT_BODY_SHAPE[0]] * 2,
-                             device=cam.device)
-        out["lhand_bbox"] = net["mid_lhand_bbox_body"] * scale
-        out["rhand_bbox"] = net["mid_rhand_bbox_body"] * scale
-        out["face_bbox"] = net["mid_face_bbox_body"] * scale
+        sx, sy = INPUT_IMG_SHAPE[1] / INPUT_BODY_SHAPE[1], INPUT_IMG_SHAPE[0] / INPUT_BODY_SHAPE[0]
+        for part in ("lhand", "rhand", "face"):  # body-input pixels → crop pixels
+            box = net[f"mid_{part}_bbox_body"]
+            out[f"{part}_bbox"] = torch.stack((box[:, 0] * sx, box[:, 1] * sy, box[:, 2] * sx, box[:, 3] * sy), dim=1)
         return out
 
     @staticmethod
