@@ -1,0 +1,1 @@
+"""SMPLer-X training reproduction: data, sampling, augmentation, targets, losses, metrics, trainer, evaluation."""

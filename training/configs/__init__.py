@@ -1,0 +1,1 @@
+"""Training configs: a dataclass of defaults and override files (see base.py)."""

@@ -1,0 +1,13 @@
+"""Fine-tuning SMPLer-X-H32 on egobody (`main/config/config_ft_egobody.py`; the dataset list is an inferred stand-in,
+training_spec.md §1.3 gives only its size: 4–5 domain sets)."""
+
+BASE = "smpler_x_h32.py"
+OVERRIDES = {
+    "trainsets": ('EgoBody_Egocentric', 'EgoBody_Kinect', 'MSCOCO', 'AGORA', 'UBody'),
+    "total_data_len": 1000000,
+    "end_epoch": 5,
+    "lr": 1e-5,
+    "min_lr": 5e-7,
+    "train_batch_size": 16,
+    "init_checkpoint": "pretrained_models/smpler_x_h32.pth.tar",
+}

@@ -1,0 +1,9 @@
+"""SMPLer-X-B5 (`main/config/config_smpler_x_b5.py` of SMPLer-X)."""
+
+OVERRIDES = {
+    "variant": "b32",
+    "trainsets": TOP5,
+    "total_data_len": 750000,
+    "train_batch_size": 32,
+    "pretrained_backbone": "pretrained_models/vitpose_base.pth",
+}

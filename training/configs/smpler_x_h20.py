@@ -1,0 +1,10 @@
+"""SMPLer-X-H20 (`main/config/config_smpler_x_h20.py` of SMPLer-X)."""
+
+OVERRIDES = {
+    "variant": "h32",
+    "trainsets": TOP20,
+    "total_data_len": 3000000,
+    "train_batch_size": 16,
+    "pretrained_backbone": "pretrained_models/vitpose_huge.pth",
+    "num_workers": 4,
+}

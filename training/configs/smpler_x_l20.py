@@ -1,0 +1,9 @@
+"""SMPLer-X-L20 (`main/config/config_smpler_x_l20.py` of SMPLer-X)."""
+
+OVERRIDES = {
+    "variant": "l32",
+    "trainsets": TOP20,
+    "total_data_len": 3000000,
+    "train_batch_size": 32,
+    "pretrained_backbone": "pretrained_models/vitpose_large.pth",
+}

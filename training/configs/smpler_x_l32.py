@@ -1,0 +1,9 @@
+"""SMPLer-X-L32 (`main/config/config_smpler_x_l32.py` of SMPLer-X)."""
+
+OVERRIDES = {
+    "variant": "l32",
+    "trainsets": TOP32,
+    "total_data_len": 4500000,
+    "train_batch_size": 32,
+    "pretrained_backbone": "pretrained_models/vitpose_large.pth",
+}

@@ -1,0 +1,9 @@
+"""SMPLer-X-S10 (`main/config/config_smpler_x_s10.py` of SMPLer-X)."""
+
+OVERRIDES = {
+    "variant": "s32",
+    "trainsets": TOP10,
+    "total_data_len": 1500000,
+    "train_batch_size": 32,
+    "pretrained_backbone": "pretrained_models/vitpose_small.pth",
+}

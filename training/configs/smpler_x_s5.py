@@ -1,0 +1,9 @@
+"""SMPLer-X-S5 (`main/config/config_smpler_x_s5.py` of SMPLer-X)."""
+
+OVERRIDES = {
+    "variant": "s32",
+    "trainsets": TOP5,
+    "total_data_len": 750000,
+    "train_batch_size": 32,
+    "pretrained_backbone": "pretrained_models/vitpose_small.pth",
+}

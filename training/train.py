@@ -1,0 +1,358 @@
+"""Train SMPLer-X (Cai et al., NeurIPS 2023) with torchrun: `main/train.py` + `common/base.py::Trainer` of SMPLer-X
+(training_spec.md §6), on DDP with env:// initialisation instead of Slurm-only start-up.
+
+Single process (CPU or one GPU):
+    python -m training.train --config training/configs/smpler_x_s32.py
+N GPUs on one node:
+    torchrun --nproc_per_node N -m training.train --config training/configs/smpler_x_s32.py
+Several nodes: training/launch/slurm.sh (srun + torchrun rendezvous). Resume:
+    torchrun --nproc_per_node N -m training.train --resume output/train/last.pth.tar
+
+DDP comes from the RANK/WORLD_SIZE/LOCAL_RANK variables (gloo on CPU, nccl on GPU); rank 0 alone logs and saves.
+A checkpoint is the official container (`epoch`, `network` with `module.` keys, `optimizer`) that
+`core.model.SMPLerX.from_checkpoint` loads, plus `config` (the network size), `train_config`, `step`, `scheduler`
+and every rank's RNG state, so a resumed run reproduces the uninterrupted run's losses; resume rebuilds the run from
+the saved `train_config`, not from the current flags.
+
+Deliberate differences from the reference: the cosine schedule and the step are restored on resume (the reference
+restarted the schedule at the maximum LR), every loss key is emitted in every step (no `find_unused_parameters`),
+SyncBatchNorm is global (one group) and only on GPU, optional bf16 autocast and gradient clipping (off by default,
+as the reference), and the per-rank augmentation streams differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from .configs.base import TrainConfig, load_config
+from .losses import LossWeights, compute_losses, model_predictions
+
+log = logging.getLogger("training.train")
+
+
+# ---------------------------------------------------------------------------------------------- distributed
+def setup_distributed() -> tuple[int, int, int, torch.device]:
+    """(rank, world_size, local_rank, device) from torchrun's env vars; a plain process is rank 0 of 1."""
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        device = torch.device("cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return rank, world, local, device
+
+
+def _is_dist() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+# ---------------------------------------------------------------------------------------------- model
+def model_config(cfg: TrainConfig):
+    from core.model import ModelConfig, variant_config
+
+    if cfg.variant == "custom":  # every ModelConfig size field may be given (embed_dim, depth, num_heads, box_width…)
+        known = {f.name for f in fields(ModelConfig)} - {"name", "checkpoint_file"}
+        unknown = sorted(set(cfg.model_size) - known)
+        if unknown:
+            raise ValueError(f"model_size has unknown key(s) {unknown}; known: {sorted(known)}")
+        return ModelConfig("custom", **{k: int(v) for k, v in cfg.model_size.items()})
+    return variant_config(cfg.variant)
+
+
+def load_vitpose(model: torch.nn.Module, path: str | Path) -> None:
+    """Initialise the encoder from a ViTPose checkpoint (`state_dict` with `backbone.*` keys), as `get_model`.
+
+    The task tokens are new (kept at their init); any other missing or mis-shaped key is an error that names it.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"ViTPose checkpoint {path} not found (download vitpose_{{small,base,large,huge}}.pth "
+                                f"from the ViTPose releases, or set pretrained_backbone to '')")
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    sd = obj.get("state_dict", obj)
+    enc = model.encoder.state_dict()
+    mapped = {k[len("backbone."):]: v for k, v in sd.items() if k.startswith("backbone.")}
+    missing = sorted(k for k in enc if k not in mapped and k != "task_tokens")
+    bad = sorted(k for k in mapped if k in enc and tuple(mapped[k].shape) != tuple(enc[k].shape))
+    if missing or bad or not mapped:
+        raise ValueError(f"{path}: not a ViTPose backbone of this size (missing {missing[:5]}, shape mismatch "
+                         f"{bad[:5]}, {len(mapped)} backbone keys)")
+    model.encoder.load_state_dict({k: v for k, v in mapped.items() if k in enc}, strict=False)
+    log.info("encoder initialised from %s (%d tensors; task_tokens new)", path, len(enc) - 1)
+
+
+def build_model(cfg: TrainConfig, device: torch.device):
+    from core.model import SMPLerX
+
+    model = SMPLerX.build(model_config(cfg), cfg.body_model_dir, device="cpu")
+    if cfg.pretrained_backbone and not cfg.init_checkpoint:
+        load_vitpose(model, cfg.pretrained_backbone)
+    if cfg.init_checkpoint:
+        from core.model import read_checkpoint
+
+        sd, _, _ = read_checkpoint(cfg.init_checkpoint)
+        own = model.state_dict()
+        model.load_state_dict({**{k: v for k, v in own.items() if k.startswith("smplx_layer.")}, **sd}, strict=True)
+    for p in model.smplx_layer.parameters():  # the body model's default params are not trained
+        p.requires_grad_(False)
+    if cfg.bf16:
+        model.compute_dtype = torch.bfloat16
+    return model.to(device).train()
+
+
+# ---------------------------------------------------------------------------------------------- data
+def build_loader(cfg: TrainConfig, rank: int, world: int):
+    from torch.utils.data import DataLoader
+
+    from .datasets.base import SampleDataset
+    from .datasets.registry import build_source
+    from .sampling import MixedDataset, PlanSampler
+
+    sets = [SampleDataset(build_source(n, cfg.data_root, "train", cfg.body_model_dir, cfg.sample_intervals.get(n)),
+                          cfg.body_model_dir, train=True, augment=not cfg.no_aug) for n in cfg.trainsets]
+    mixed = MixedDataset(sets, cfg.seed)
+    sampler = PlanSampler(mixed.lengths, cfg.data_strategy, cfg.total_data_len, cfg.dataset_weights or None,
+                          cfg.seed, rank, world, cfg.train_batch_size, cfg.resample_each_epoch)
+    loader = DataLoader(mixed, batch_size=cfg.train_batch_size, sampler=sampler, num_workers=cfg.num_workers,
+                        pin_memory=torch.cuda.is_available(), drop_last=True,
+                        persistent_workers=cfg.num_workers > 0)
+    return loader, sampler, {s.name: len(s) for s in sets}
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+def _rng_state() -> dict:
+    st = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state()
+    return st
+
+
+def save_checkpoint(path: Path, model, optimizer, scheduler, cfg: TrainConfig, epoch: int, step: int) -> None:
+    """Collective: gathers every rank's RNG state; rank 0 writes atomically (temp file, then rename)."""
+    from core.model import ours_to_official
+
+    states = [None] * (dist.get_world_size() if _is_dist() else 1)
+    if _is_dist():
+        dist.all_gather_object(states, _rng_state())
+    else:
+        states[0] = _rng_state()
+    if not _is_dist() or dist.get_rank() == 0:
+        sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        obj = {"epoch": int(epoch), "network": ours_to_official(sd), "optimizer": optimizer.state_dict(),
+               "config": model.cfg.to_dict(), "train_config": cfg.to_dict(), "step": int(step),
+               "scheduler": scheduler.state_dict(), "rng": states}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(obj, tmp)
+        tmp.replace(path)
+        last = path.parent / "last.pth.tar"
+        if path != last:
+            tmp2 = last.with_name(last.name + ".tmp")
+            torch.save(obj, tmp2)
+            tmp2.replace(last)
+    if _is_dist():
+        dist.barrier()
+
+
+def load_resume(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint to resume {path} not found")
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    for k in ("network", "optimizer", "train_config", "step", "scheduler"):
+        if k not in obj:
+            raise ValueError(f"{path}: not a resumable training checkpoint (no '{k}')")
+    return obj
+
+
+# ---------------------------------------------------------------------------------------------- loop
+class _Logger:
+    """Rank-0 text log, JSON-lines loss log and TensorBoard."""
+
+    def __init__(self, out: Path, enabled: bool) -> None:
+        self.enabled = enabled
+        self.tb = self.handler = None
+        if enabled:
+            (out / "log").mkdir(parents=True, exist_ok=True)
+            self.handler = logging.FileHandler(out / "log" / "train_logs.txt")
+            self.handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+            log.addHandler(self.handler)
+            self.jsonl = open(out / "log" / "losses.jsonl", "a")
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(out / "tb"))
+            except ImportError:
+                log.warning("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
+
+    def write(self, step: int, epoch: int, lr: float, losses: dict[str, float], sec_per_it: float) -> None:
+        if not self.enabled:
+            return
+        self.jsonl.write(json.dumps({"step": step, "epoch": epoch, "lr": lr, **losses}) + "\n")
+        self.jsonl.flush()
+        if self.tb is not None:
+            for k, v in losses.items():
+                self.tb.add_scalar(f"loss/{k}", v, step)
+            self.tb.add_scalar("lr", lr, step)
+        log.info("epoch %d step %d lr %.3g %.2fs/it %s", epoch, step, lr, sec_per_it,
+                 " ".join(f"{k} {v:.4f}" for k, v in losses.items()))
+
+    def close(self) -> None:
+        if self.enabled:
+            log.removeHandler(self.handler)
+            self.handler.close()
+            self.jsonl.close()
+            if self.tb is not None:
+                self.tb.close()
+
+
+def _reduce(losses: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Mean over ranks of every loss (the same keys on every rank) plus the total."""
+    keys = sorted(losses)
+    vec = torch.stack([losses[k].detach().float() for k in keys])
+    if _is_dist():
+        vec = vec.to("cuda" if dist.get_backend() == "nccl" else "cpu")
+        dist.all_reduce(vec)
+        vec /= dist.get_world_size()
+    out = {k: float(v) for k, v in zip(keys, vec.cpu())}
+    out["total"] = float(sum(out.values()))
+    return out
+
+
+def train(cfg: TrainConfig, resume: dict | None = None) -> Path:
+    """Run (or continue) a training; returns the output directory."""
+    rank, world, local, device = setup_distributed()
+    out = Path(cfg.output_dir)
+    logger = _Logger(out, rank == 0)
+    torch.manual_seed(cfg.seed + rank)
+    loader, sampler, sizes = build_loader(cfg, rank, world)
+    if rank == 0:
+        log.info("datasets %s; %d ranks × batch %d; %d iterations per epoch", sizes, world, cfg.train_batch_size,
+                 sampler.batches_per_epoch)
+    model = build_model(cfg, device)
+    if cfg.syncbn and world > 1 and device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    net = (torch.nn.parallel.DistributedDataParallel(model, device_ids=[local] if device.type == "cuda" else None)
+           if world > 1 else model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    per_epoch = sampler.batches_per_epoch
+    total_steps = cfg.end_epoch * per_epoch
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=cfg.min_lr)
+    step = 0
+    if resume is not None:
+        from core.model import official_to_ours
+
+        sd = official_to_ours(resume["network"])
+        own = model.state_dict()
+        model.load_state_dict({**{k: v for k, v in own.items() if k.startswith("smplx_layer.")}, **sd}, strict=True)
+        optimizer.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        step = int(resume["step"])
+        rng = resume["rng"]
+        if len(rng) == world:
+            torch.set_rng_state(rng[rank]["torch"])
+            if device.type == "cuda" and "cuda" in rng[rank]:
+                torch.cuda.set_rng_state(rng[rank]["cuda"])
+        log.info("resumed at step %d", step)
+    weights = LossWeights(smplx_pose=cfg.smplx_pose_weight, smplx_shape=cfg.smplx_shape_weight,
+                          joint_cam=cfg.smplx_kps_3d_weight, smplx_joint_cam=cfg.smplx_kps_3d_weight,
+                          joint_proj=cfg.smplx_kps_2d_weight, joint_img=cfg.net_kps_2d_weight,
+                          smplx_joint_img=cfg.net_kps_2d_weight)
+    last_step = total_steps if cfg.max_iters <= 0 else min(total_steps, cfg.max_iters)
+    progress = None
+    if rank == 0:
+        from tqdm import tqdm
+
+        progress = tqdm(total=last_step, initial=step, desc="train", disable=not sys.stderr.isatty())
+    t0, logged = time.time(), step
+    while step < last_step:
+        epoch, start = divmod(step, per_epoch)
+        sampler.set_epoch(epoch, start)
+        for batch in loader:
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            img = batch["img"]
+            raw = net(img)
+            pred = model_predictions(model, raw, img.shape[0])
+            losses = compute_losses(pred, batch, weights)
+            loss = sum(losses.values())
+            if not math.isfinite(float(loss.detach())):
+                raise FloatingPointError(f"loss is {float(loss.detach())} at step {step + 1}: {losses}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            optimizer.step()
+            lr = optimizer.param_groups[0]["lr"]
+            scheduler.step()
+            step += 1
+            if step % cfg.print_iters == 0 or step == last_step:
+                red = _reduce(losses)
+                logger.write(step, epoch, lr, red, (time.time() - t0) / (step - logged))
+                t0, logged = time.time(), step
+            if progress is not None:
+                progress.update(1)
+            end_of_epoch = step % per_epoch == 0
+            if (cfg.save_iters and step % cfg.save_iters == 0) or end_of_epoch or step == last_step:
+                name = f"snapshot_{epoch}.pth.tar" if end_of_epoch else f"step_{step}.pth.tar"
+                save_checkpoint(out / "model_dump" / name, model, optimizer, scheduler, cfg, epoch, step)
+            if step >= last_step:
+                break
+    if progress is not None:
+        progress.close()
+    logger.close()
+    if _is_dist():
+        dist.destroy_process_group()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", help="override file, e.g. training/configs/smpler_x_s32.py")
+    p.add_argument("--resume", help="checkpoint to continue (its saved training config is used)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="config fields to override (values are Python literals, e.g. max_iters=100)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if int(os.environ.get("RANK", 0)) == 0 else logging.WARNING,
+                        format="%(asctime)s %(name)s %(message)s")
+    import ast
+
+    extra = {}
+    for item in args.set:
+        k, _, v = item.partition("=")
+        try:
+            extra[k] = ast.literal_eval(v)
+        except (ValueError, SyntaxError):
+            extra[k] = v
+    resume = None
+    if args.resume:
+        resume = load_resume(args.resume)
+        cfg = replace(TrainConfig.from_dict(resume["train_config"]), **extra)
+    elif args.config:
+        cfg = load_config(args.config, **extra)
+    else:
+        p.error("give --config or --resume")
+    try:
+        train(cfg, resume)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
