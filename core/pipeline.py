@@ -158,6 +158,8 @@ def _detect_and_track(source, detector, opts: ConvertOptions, progress: Progress
     batch: list = []
 
     def flush() -> None:
+        if not batch:
+            return
         for frame, boxes in zip(batch, detector.detect([f.image for f in batch])):
             if opts.people == "largest":
                 kept = select_largest(boxes, *opts.min_box)
