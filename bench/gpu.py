@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = False  # fp32 rows are true fp32
-    peaks = {d: matmul_peak_gflops(args.device, DTYPES[d], n=4096 if args.device.startswith("cuda") else 2048)
-             for d in args.dtypes}
+    sizes = (4096, 8192) if args.device.startswith("cuda") else (2048, 3072)
+    peaks = {d: matmul_peak_gflops(args.device, DTYPES[d], sizes) for d in args.dtypes}
     rows, diffs = [], {}
     for variant in args.variants:
         torch.manual_seed(0)
