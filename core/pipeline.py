@@ -369,7 +369,7 @@ def convert_video(video: str | Path, options: ConvertOptions | None = None, prog
     model_arrays = read_model_arrays(model_dir, "neutral")  # fails early, before minutes of detection
     seconds: dict[str, float] = {}
     if model is None:
-        model = _build_model(opts, model_dir)
+        model = _build_model(opts)
     if detector is None:
         from .detect import build_detector
 
@@ -398,7 +398,7 @@ def convert_video(video: str | Path, options: ConvertOptions | None = None, prog
     return ConvertResult(clip, raw, seconds, frames)
 
 
-def _build_model(opts: ConvertOptions, model_dir: Path):
+def _build_model(opts: ConvertOptions):
     import torch
 
     from .model import SMPLerX
@@ -409,7 +409,8 @@ def _build_model(opts: ConvertOptions, model_dir: Path):
         raise ValueError(f"unknown precision {opts.precision!r}; expected one of {sorted(dtypes)}")
     if opts.precision != "float32" and not device.startswith("cuda"):
         raise ValueError(f"precision {opts.precision} needs a CUDA device; use --precision float32 on {device}")
-    return SMPLerX.from_checkpoint(opts.resolved_checkpoint(), model_dir, device=device,
+    # no body layer inside the network: regression never asks for meshes, and the report loads its own
+    return SMPLerX.from_checkpoint(opts.resolved_checkpoint(), None, device=device,
                                    dtype=dtypes[opts.precision], variant=opts.variant)
 
 
