@@ -70,17 +70,24 @@ def test_batch_converts_a_video_with_the_pipeline(mannequin_dir, parity_dir, tmp
     for item in (Path(mannequin_dir) / "smplx").iterdir():
         (models / "smplx" / item.name).symlink_to(item)
     (models / "smpler_x_s32.pth.tar").symlink_to(parity_dir / "smpler_x_s32_random.pth.tar")
-    video = tmp_path / "walk.mp4"
-    _walking_box_video(video)
+    # in-process: a folder of two generated videos → one FBX each; subprocess: one video → GLB
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    names = ["walk.mp4", "walk2.mp4"] if how == "in-process" else ["walk.mp4"]
+    for name in names:
+        _walking_box_video(folder / name)
+    fmt = "fbx" if how == "in-process" else "glb"
+    source = folder if how == "in-process" else folder / "walk.mp4"
     out = tmp_path / "out"
-    cmd = [sys.executable, str(ROOT / "blender_addon" / "batch.py"), "--input", str(video), "--output", str(out),
-           "--format", "glb", "--model-dir", str(models), "--detector", "static-camera", "--device", "cpu"]
+    cmd = [sys.executable, str(ROOT / "blender_addon" / "batch.py"), "--input", str(source), "--output", str(out),
+           "--format", fmt, "--model-dir", str(models), "--detector", "static-camera", "--device", "cpu"]
     if how == "subprocess":
         cmd += ["--python", sys.executable]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=400, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    row = next(line for line in result.stdout.splitlines() if line.startswith("walk.mp4"))
-    assert row.split()[1:4] == ["ok", "1", "10"]
-    assert (out / "walk.glb").stat().st_size > 100_000
+    for name in names:
+        row = next(line for line in result.stdout.splitlines() if line.startswith(name))
+        assert row.split()[1:4] == ["ok", "1", "10"]
+        assert (out / f"{Path(name).stem}.{fmt}").stat().st_size > 100_000
     if how == "subprocess":  # the worker relayed the child's JSON progress lines
         assert "walk.mp4: regress 10/10" in result.stdout

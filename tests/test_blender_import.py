@@ -278,3 +278,34 @@ def test_install_commands_make_a_venv_then_install_into_it(tmp_path):
     assert venv == ["/usr/bin/python3", "-m", "venv", env]
     assert pip_upgrade[0] == install[0] == venv_python(env) and venv_python(env).startswith(env)
     assert install[-len(DEPENDENCIES):] == list(DEPENDENCIES) and "torch" in DEPENDENCIES
+
+
+def test_video_without_people_reports_and_leaves_scene_unchanged(bpy, mannequin_dir, parity_dir, tmp_path):
+    """The real worker and pipeline on an empty tripod shot: one clear error, nothing added to the scene."""
+    import addon_utils
+
+    from tests._media import moving_shapes, write_video
+
+    models = tmp_path / "models"
+    (models / "smplx").mkdir(parents=True)
+    for item in (Path(mannequin_dir) / "smplx").iterdir():
+        (models / "smplx" / item.name).symlink_to(item)
+    (models / "smpler_x_s32.pth.tar").symlink_to(parity_dir / "smpler_x_s32_random.pth.tar")
+    frames, _ = moving_shapes(8, height=120, width=160, shapes=[], seed=2)
+    video = tmp_path / "empty_room.mp4"
+    write_video(video, frames, fps=10.0)
+
+    sys.path.insert(0, str(ROOT))
+    addon_utils.enable("blender_addon", default_set=True)
+    try:
+        prefs = bpy.context.preferences.addons["blender_addon"].preferences
+        prefs.model_dir, prefs.python_path = str(models), sys.executable
+        settings = bpy.context.scene.smplx_video
+        settings.video, settings.create_camera, settings.detector = str(video), False, "static-camera"
+        settings.device = "CPU"
+        before = _counts(bpy)
+        with pytest.raises(RuntimeError, match="no person found"):
+            bpy.ops.smplx_video.import_video()
+        assert _counts(bpy) == before
+    finally:
+        addon_utils.disable("blender_addon", default_set=True)
