@@ -22,8 +22,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._common import matmul_peak_gflops, peak_memory_mb, print_table, time_call, write_results  # noqa: E402
-from bench.model import DTYPES, flops_per_crop  # noqa: E402
+from bench._common import matmul_peak_gflops, print_table, write_results  # noqa: E402
+from bench.model import DTYPES, measure  # noqa: E402
 from core.model import SMPLerX  # noqa: E402
 
 # parity README §6 tolerances, ×10 for bf16
@@ -76,27 +76,18 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cuda.matmul.allow_tf32 = False  # fp32 rows are true fp32
     sizes = (4096, 8192) if args.device.startswith("cuda") else (2048, 3072)
     peaks = {d: matmul_peak_gflops(args.device, DTYPES[d], sizes) for d in args.dtypes}
-    rows, diffs = [], {}
+    rows = measure(args.variants, args.batches, args.dtypes, args.device, args.seconds, peaks)
+    diffs = {}
     for variant in args.variants:
         torch.manual_seed(0)
         model = SMPLerX.build(variant, None, device=args.device)
-        flops = flops_per_crop(model, args.device)
         for dtype in args.dtypes:
             if dtype != "float32":
                 diffs[f"{variant}-{dtype}"] = precision_diff(model, args.device, dtype)
-            model.compute_dtype = DTYPES[dtype]
-            for batch in args.batches:
-                x = torch.rand(batch, 3, 512, 384, device=args.device)
-                with torch.inference_mode():
-                    sec = time_call(lambda: model(x), args.device, min_seconds=args.seconds)
-                rate = batch / sec
-                rows.append({"variant": variant, "dtype": dtype, "batch": batch, "crops_per_s": rate,
-                             "gflop_per_crop": flops / 1e9, "tflops": rate * flops / 1e12,
-                             "mfu": rate * flops / 1e9 / peaks[dtype], "peak_mem_mb": peak_memory_mb(args.device)})
         del model
     print_table(rows, [("variant", "size", 5), ("dtype", "dtype", 9), ("batch", "batch", 5),
-                       ("crops_per_s", "crops/s", 9), ("gflop_per_crop", "GFLOP", 7), ("tflops", "TFLOP/s", 8),
-                       ("mfu", "MFU", 6), ("peak_mem_mb", "mem MB", 8)])
+                       ("crops_per_s", "crops/s", 9), ("gflop_per_crop", "GFLOP", 7),
+                       ("achieved_gflops", "GFLOP/s", 9), ("fraction_of_peak", "MFU", 6), ("peak_mem_mb", "mem MB", 8)])
     print("matmul peaks (GFLOP/s):", {k: round(v, 1) for k, v in peaks.items()})
     for name, d in diffs.items():
         worst = {k: v for k, v in d.items() if v > BOUNDS[k]}

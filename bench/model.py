@@ -32,6 +32,30 @@ def flops_per_crop(model: SMPLerX, device: str) -> float:
     return counter.get_total_flops()
 
 
+def measure(variants: list[str], batches: list[int], dtypes: list[str], device: str, seconds: float,
+            peaks: dict[str, float]) -> list[dict]:
+    """One row per (size, precision, batch): crops/s, FLOPs, achieved GFLOP/s and the fraction of `peaks`."""
+    rows = []
+    for variant in variants:
+        torch.manual_seed(0)
+        model = SMPLerX.build(variant, None, device=device)
+        flops = flops_per_crop(model, device)
+        for dtype in dtypes:
+            model.compute_dtype = DTYPES[dtype]
+            for batch in batches:
+                x = torch.rand(batch, 3, 512, 384, device=device)
+                with torch.inference_mode():
+                    sec = time_call(lambda: model(x), device, min_seconds=seconds)
+                crops = batch / sec
+                rows.append({"variant": variant, "device": device, "dtype": dtype, "batch": batch,
+                             "ms_per_crop": 1000 * sec / batch, "crops_per_s": crops,
+                             "gflop_per_crop": flops / 1e9, "achieved_gflops": crops * flops / 1e9,
+                             "peak_gflops": peaks[dtype], "fraction_of_peak": crops * flops / 1e9 / peaks[dtype],
+                             "peak_mem_mb": peak_memory_mb(device)})
+        del model
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variants", nargs="+", default=["s32"])
@@ -41,25 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=4.0, help="minimum timed seconds per row")
     args = p.parse_args(argv)
     dtypes = args.dtypes or (["float32", "bfloat16"] if args.device.startswith("cuda") else ["float32"])
-    rows = []
     peaks = {d: matmul_peak_gflops(args.device, DTYPES[d]) for d in dtypes}
-    for variant in args.variants:
-        torch.manual_seed(0)
-        model = SMPLerX.build(variant, None, device=args.device)
-        flops = flops_per_crop(model, args.device)
-        for dtype in dtypes:
-            model.compute_dtype = DTYPES[dtype]
-            for batch in args.batches:
-                x = torch.rand(batch, 3, 512, 384, device=args.device)
-                with torch.inference_mode():
-                    sec = time_call(lambda: model(x), args.device, min_seconds=args.seconds)
-                crops = batch / sec
-                rows.append({"variant": variant, "device": args.device, "dtype": dtype, "batch": batch,
-                             "ms_per_crop": 1000 * sec / batch, "crops_per_s": crops,
-                             "gflop_per_crop": flops / 1e9, "achieved_gflops": crops * flops / 1e9,
-                             "peak_gflops": peaks[dtype], "fraction_of_peak": crops * flops / 1e9 / peaks[dtype],
-                             "peak_mem_mb": peak_memory_mb(args.device)})
-        del model
+    rows = measure(args.variants, args.batches, dtypes, args.device, args.seconds, peaks)
     print_table(rows, [("variant", "size", 5), ("device", "device", 6), ("dtype", "dtype", 9), ("batch", "batch", 5),
                        ("ms_per_crop", "ms/crop", 9), ("crops_per_s", "crops/s", 8), ("gflop_per_crop", "GFLOP", 7),
                        ("achieved_gflops", "GFLOP/s", 8), ("peak_gflops", "peak", 7),
