@@ -359,7 +359,7 @@ def build_body(p: Proportions, res: Resolution) -> BodyBuild:
     g, m, hs = p.girth * p.height, p.muscle * p.girth * p.height, p.head_size * p.height
     parts: list[Part] = []
     reg: dict[int, tuple[str, int]] = {}
-    Y, Z = np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, 1.0])
+    Z = np.array([0.0, 0.0, 1.0])
 
     # Torso: pelvis → spine1 → spine2 → (bust) → spine3 → (upper chest) → shoulder line.
     sp2, sp3 = J[_J["spine2"]], J[_J["spine3"]]

@@ -156,7 +156,6 @@ class SMPLerX(nn.Module):
 
     def _network(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
         """The learned part: everything up to the 6D and raw camera outputs."""
-        b = crops.shape[0]
         body_img = crops[:, :, ::2, ::2]  # the reference's F.interpolate 'nearest' to 256×192
         tokens, feat = self.encoder(body_img)
         body_hm, body_joint_img = self.body_position_net(feat)
