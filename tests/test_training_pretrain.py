@@ -78,3 +78,30 @@ def test_pretrain_writes_a_vitpose_checkpoint_the_trainer_loads(tmp_path, manneq
     model = build_model(cfg, torch.device("cpu"))
     load_vitpose(model, out)
     assert torch.equal(model.encoder.blocks[0].attn.qkv.weight, sd["backbone.blocks.0.attn.qkv.weight"])
+
+
+def test_pretrained_heatmaps_seed_the_body_position_net(tmp_path, mannequin_dir):
+    """The position net started from a pretrain checkpoint gives the pretrained 2D heat maps (its depth-summed
+    softmax equals the head's softmax) and a flat depth (z at the middle bin)."""
+    from training.configs.base import load_config
+    from training.pretrain import HeatmapNet
+    from training.train import build_model, load_vitpose
+
+    cfg = load_config(CONFIG, body_model_dir=str(mannequin_dir))
+    torch.manual_seed(3)
+    net = HeatmapNet(cfg).eval()
+    with torch.no_grad():
+        net.keypoint_head.weight.mul_(20.0)  # peaked maps, so a wrong mapping would show
+    path = tmp_path / "pre.pth"
+    torch.save({"state_dict": net.state_dict()}, path)
+    model = build_model(cfg, torch.device("cpu")).eval()
+    load_vitpose(model, path)
+    crops = torch.rand(2, 3, 512, 384)
+    with torch.no_grad():
+        logits = net(crops)
+        _, feat = model.encoder(crops[:, :, ::2, ::2])
+        prob, coords = model.body_position_net(feat)
+    b, j, h, w = logits.shape
+    expected = torch.softmax(logits.reshape(b, j, -1), -1).reshape(b, j, h, w)
+    assert torch.allclose(prob.sum(2), expected, atol=1e-6)
+    assert torch.allclose(coords[..., 2], torch.full((b, j), 7.5), atol=1e-4)

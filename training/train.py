@@ -93,6 +93,23 @@ def load_vitpose(model: torch.nn.Module, path: str | Path) -> None:
                          f"{bad[:5]}, {len(mapped)} backbone keys)")
     model.encoder.load_state_dict({k: v for k, v in mapped.items() if k in enc}, strict=False)
     log.info("encoder initialised from %s (%d tensors; task_tokens new)", path, len(enc) - 1)
+    _init_body_heatmaps(model, sd, path)
+
+
+def _init_body_heatmaps(model: torch.nn.Module, sd: dict, path: Path) -> None:
+    """A `training.pretrain` checkpoint also holds 2D heat maps of SMPLer-X's own 25 body joints: start the body
+    position net from them, each joint's 1×1 conv repeated over the depth bins — the same 2D heat maps (a softmax
+    over a constant depth axis) with a flat depth. A real ViTPose head (COCO joints, deconvolutions) does not fit
+    and is left out, as in the reference."""
+    conv = model.body_position_net.conv[0]
+    w, b = sd.get("keypoint_head.weight"), sd.get("keypoint_head.bias")
+    joints, depth = model.body_position_net.num_joints, model.body_position_net.hm_shape[0]
+    if w is None or b is None or tuple(w.shape) != (joints, conv.in_channels, 1, 1):
+        return
+    with torch.no_grad():
+        conv.weight.copy_(w.repeat_interleave(depth, dim=0))
+        conv.bias.copy_(b.repeat_interleave(depth, dim=0))
+    log.info("body position net initialised from the heat maps of %s", path)
 
 
 def build_model(cfg: TrainConfig, device: torch.device):
