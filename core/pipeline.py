@@ -513,7 +513,7 @@ def write_outputs(result: ConvertResult, out: Path, opts: ConvertOptions, report
     rep = build_report(result.raw, result.clip, body, result.stage_seconds, stage_frames=result.stage_frames)
     written.append(write_report(rep, Path(report) if report else out.with_suffix(".report.json")))
     if per_frame_dir:
-        from .motion import export_per_frame
+        from .motion_export import export_per_frame
 
         export_per_frame(result.clip, Path(per_frame_dir))
         written.append(Path(per_frame_dir))

@@ -11,7 +11,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from core import motion as motion_module
-from core.motion import FORMAT_VERSION, MotionClip, MotionTrack, export_amass, export_per_frame, rest_root_joint
+from core.motion import FORMAT_VERSION, MotionClip, MotionTrack, rest_root_joint
+from core.motion_export import export_amass, export_per_frame
 
 MODEL_NPZ = "smplx/SMPLX_NEUTRAL.npz"
 
