@@ -117,3 +117,19 @@ def test_vitpose_initialisation(tmp_path, mannequin_dir):
     wrong = SMPLerX.build(ModelConfig("custom", 64, 2, 4), mannequin_dir)
     with pytest.raises(ValueError, match="not a ViTPose backbone of this size"):
         load_vitpose(wrong, path)
+
+
+def test_encoder_lr_scale_splits_the_parameters(mannequin_dir):
+    from training.configs.base import load_config
+    from training.train import build_model, param_groups
+
+    cfg = load_config(CONFIG, body_model_dir=str(mannequin_dir), lr=1e-3, encoder_lr_scale=0.1)
+    model = build_model(cfg, torch.device("cpu"))
+    heads, encoder = param_groups(model, cfg)
+    assert "lr" not in heads and encoder["lr"] == pytest.approx(1e-4)
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    assert {id(p) for p in encoder["params"]} == {id(p) for p in model.encoder.parameters()}
+    assert {id(p) for p in heads["params"]} | {id(p) for p in encoder["params"]} == trainable
+    assert len(heads["params"]) + len(encoder["params"]) == len(trainable)
+    (single,) = param_groups(model, load_config(CONFIG, body_model_dir=str(mannequin_dir)))
+    assert len(single["params"]) == len(trainable)

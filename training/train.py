@@ -131,6 +131,17 @@ def build_model(cfg: TrainConfig, device: torch.device):
     return model.to(device).train()
 
 
+def param_groups(model: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
+    """The trainable parameters: one group at `lr` (the reference), or the encoder at `lr × encoder_lr_scale` and
+    the heads at `lr` — fine-tuning practice when the encoder comes pretrained and the heads start from scratch."""
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if cfg.encoder_lr_scale == 1.0:
+        return [{"params": [p for _, p in trainable]}]
+    encoder = [p for n, p in trainable if n.startswith("encoder.")]
+    heads = [p for n, p in trainable if not n.startswith("encoder.")]
+    return [{"params": heads}, {"params": encoder, "lr": cfg.lr * cfg.encoder_lr_scale}]
+
+
 # ---------------------------------------------------------------------------------------------- data
 def build_loader(cfg: TrainConfig, rank: int, world: int):
     from torch.utils.data import DataLoader
@@ -266,7 +277,7 @@ def train(cfg: TrainConfig, resume: dict | None = None) -> Path:
     net = (torch.nn.parallel.DistributedDataParallel(model, device_ids=[local] if device.type == "cuda" else None)
            if world > 1 else model)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     per_epoch = sampler.batches_per_epoch
     total_steps = cfg.end_epoch * per_epoch
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=cfg.min_lr)

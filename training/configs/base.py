@@ -46,6 +46,7 @@ class TrainConfig:
     lr: float = 1e-5
     min_lr: float = 1e-6  # cosine floor, stepped every iteration, no warm-up
     weight_decay: float = 0.0
+    encoder_lr_scale: float = 1.0  # encoder LR = lr × this; < 1 keeps a pretrained encoder while new heads learn (demo)
     grad_clip: float = 0.0  # max grad norm; 0 = off (reference)
     bf16: bool = False  # autocast the network in bfloat16 (the SMPL-X layer stays float32)
     syncbn: bool = True  # SyncBatchNorm over all ranks (GPU only)
