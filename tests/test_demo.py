@@ -40,7 +40,7 @@ def test_checkpoint_loads_as_smplerx(mannequin_dir):
 
     _need(CHECKPOINT)
     model = SMPLerX.from_checkpoint(CHECKPOINT, mannequin_dir)
-    assert (model.cfg.embed_dim, model.cfg.depth, model.cfg.num_heads, model.cfg.box_width) == (128, 4, 4, 64)
+    assert (model.cfg.embed_dim, model.cfg.depth, model.cfg.num_heads, model.cfg.box_width) == (128, 4, 4, 32)
     out = model.forward_crops(torch.rand(1, 3, 512, 384))
     assert out["smplx_body_pose"].shape == (1, 63) and out["smplx_mesh_cam"].shape == (1, 10475, 3)
     assert torch.isfinite(out["smplx_mesh_cam"]).all()
@@ -129,10 +129,36 @@ def test_demo_network_tracks_the_true_motion(mannequin_dir):
     true = truth.tracks[0].select(pred.frames)
     body = load_body_model(mannequin_dir, "neutral")
     err = compare_to_truth(track_joints(body, clip, pred), track_joints(body, truth, true))
-    # measured with the shipped checkpoint (700 steps): MPJPE 107.8 mm, PA-MPJPE 86.1 mm, pelvis 406.6 mm. For
-    # scale: a constant mean pose facing the camera at the true position scores MPJPE 79.8, PA-MPJPE 68.7 — the
-    # demo network does not beat it yet; these bounds guard the chain (a broken crop, camera or checkpoint gives
-    # errors of 300+ mm, e.g. MPJPE 612 / pelvis 1358 mm for random weights), not the network's quality.
-    assert err["mpjpe"] < 130.0
-    assert err["pa_mpjpe"] < 105.0
-    assert err["root_error"] < 500.0
+    # measured with the shipped checkpoint (heat-map pre-training + 4,000 steps): MPJPE 90.8 mm, PA-MPJPE 82.2 mm,
+    # pelvis 167.0 mm. For scale: a constant standing pose at the true position scores MPJPE 80.8, PA-MPJPE 69.8 on
+    # the whole video — the demo network does not beat it yet; these bounds guard the chain (a broken crop, camera or
+    # checkpoint gives errors of 300+ mm, e.g. MPJPE 612 / pelvis 1358 mm for random weights) and this checkpoint's
+    # measured quality (the previous, 700-step one scored 107.8 / 86.1 / 406.6 and fails them).
+    assert err["mpjpe"] < 100.0
+    assert err["pa_mpjpe"] < 92.0
+    assert err["root_error"] < 250.0
+
+
+@pytest.mark.slow
+def test_build_all_rebuilds_every_demo_asset(tmp_path):
+    """The one rebuild command at toy sizes: sample video + truth, both synthetic sets, both training stages, the
+    shipped-format checkpoint (loadable by core) and a card whose held-out numbers are the evaluation's."""
+    import json
+
+    from core.model import SMPLerX
+    from core.motion import MotionClip
+    from training.demo import main
+
+    work, assets = tmp_path / "work", tmp_path / "assets"
+    assert main(["build-all", "--work", str(work), "--assets", str(assets), "--train-size", "9",
+                 "--heldout-size", "3", "--steps", "2", "--pretrain-steps", "2"]) == 0
+    assert {p.name for p in assets.iterdir()} >= {"sample.mp4", "sample_motion.npz", "demo_smpler_x.pth.tar",
+                                                  "demo_card.json"}
+    assert MotionClip.load(assets / "sample_motion.npz").num_frames == 100
+    model = SMPLerX.from_checkpoint(assets / "demo_smpler_x.pth.tar", None)
+    assert model.cfg.embed_dim == 128
+    card = json.loads((assets / "demo_card.json").read_text())
+    assert card["training"]["stage2_smplerx_steps"] == 2
+    assert card["training"]["stage1_encoder_heatmaps"]["steps"] == 2
+    assert card["heldout_synthetic_mm"]["num_samples"] == 3
+    assert card["trained_on"]["train_images"] == 9

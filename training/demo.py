@@ -3,13 +3,12 @@ sets, the demo checkpoint (trained with `training.train`) and its card with the 
 
 No SMPLer-X weights or SMPL-X body model may be shipped, so the demo trains a small SMPLer-X (same architecture,
 declared small sizes: `training/configs/demo.py`) on the licence-free mannequin body rendered with core's own
-CPU renderer. One command rebuilds every shipped file (under an hour on 2 CPU cores; 1600 images, 700 steps):
+CPU renderer, in the two training stages of the reference (`training/configs/demo.py`). One command rebuilds every
+shipped file (about 1 h 35 min on 2 CPU cores: 4,900 images in ~7 min, the encoder's heat-map pre-training in
+~41 min, the SMPLer-X training in ~45 min, the evaluation in a minute):
 
-    OMP_NUM_THREADS=1 python -m training.demo build-all   # → assets/{sample.mp4, sample_motion.npz,
-                                                          #   demo_smpler_x.pth.tar, demo_card.json}
-
-(One thread per process was 3× faster than two on the shared 2-core machine the shipped checkpoint was trained
-on; on a machine of your own, leave OMP_NUM_THREADS unset.)
+    python -m training.demo build-all   # → assets/{sample.mp4, sample_motion.npz, demo_smpler_x.pth.tar,
+                                        #   demo_card.json}
 
 Steps one by one (same defaults): `video`, `data`, `train`, `eval` (`python -m training.demo data --help`).
 Everything is seeded: the same code gives the same video, data and (on the same hardware and torch) checkpoint.
@@ -35,7 +34,8 @@ log = logging.getLogger("training.demo")
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
 CONFIG = Path(__file__).resolve().parent / "configs" / "demo.py"
-TRAIN_SEEDS, HELDOUT_SEED = (1,), 2  # one part of the training set per seed
+TRAIN_SEEDS, HELDOUT_SEED = (1, 3, 4), 2  # one part of the training set per seed
+PRETRAIN_STEPS, PRETRAIN_BATCH = 4000, 16  # stage 1 of the demo's training (training.pretrain)
 SLOT = "UP3D"  # the HumanData slot of the trainer's registry that the synthetic set occupies (same file layout)
 
 # the sample video
@@ -522,27 +522,37 @@ def _jitter(rng: np.random.Generator, xywhc: np.ndarray, size: tuple[int, int]) 
 
 
 # ---------------------------------------------------------------------------------------------- training
-def train_checkpoint(work: Path, steps: int | None, out: Path = ASSETS / "demo_smpler_x.pth.tar") -> dict:
-    """Train the demo network with `training.train` on `<work>/data` and copy the network into the shipped
-    official container (`SMPLerX.save_checkpoint`: no optimizer, so the file stays small).
+def train_checkpoint(work: Path, steps: int | None, out: Path = ASSETS / "demo_smpler_x.pth.tar",
+                     pretrain_steps: int = PRETRAIN_STEPS) -> dict:
+    """Train the demo network in two stages and copy it into the shipped official container
+    (`SMPLerX.save_checkpoint`: no optimizer, so the file stays small).
+
+    1. `training.pretrain`: the encoder learns 2D joint heat maps (the part ViTPose plays for the official models,
+       whose weights cannot be had here), written as a ViTPose checkpoint;
+    2. `training.train` with `pretrained_backbone` set to it: the whole SMPLer-X, as the reference trains.
 
     Args:
-        work: holds `data/` and `models/`; the run goes to `train/`.
-        steps: stop after this many iterations (None: the config's whole schedule).
+        work: holds `data/` and `models/`; the stages write `pretrain/` and `train/`.
+        steps: stop the second stage after this many iterations (None: the config's whole schedule).
         out: the shipped checkpoint.
+        pretrain_steps: iterations of the first stage.
     Returns:
-        {"steps", "seconds", "train_config", "hardware"}.
+        {"steps", "seconds", "pretrain", "train_config", "hardware"}.
     """
     from . import train as trainer
     from .configs.base import load_config
+    from .pretrain import pretrain
 
+    backbone = work / "pretrain" / "vitpose_demo.pth"
     cfg = load_config(CONFIG, data_root=str(work / "data"), body_model_dir=str(work / "models"),
-                      output_dir=str(work / "train"), max_iters=int(steps or 0))
+                      output_dir=str(work / "train"), max_iters=int(steps or 0), pretrained_backbone=str(backbone))
     t0 = time.time()
+    stage1 = pretrain(cfg, pretrain_steps, backbone, batch_size=PRETRAIN_BATCH)
     run_dir = trainer.train(cfg)
     seconds = time.time() - t0
     step = export_checkpoint(run_dir / "model_dump" / "last.pth.tar", out)
-    return {"steps": step, "seconds": seconds, "train_config": cfg.to_dict(), "hardware": _hardware()}
+    return {"steps": step, "seconds": seconds, "pretrain": {**stage1, "batch_size": PRETRAIN_BATCH},
+            "train_config": cfg.to_dict(), "hardware": _hardware()}
 
 
 def _hardware() -> str:
@@ -550,7 +560,7 @@ def _hardware() -> str:
 
     import torch
 
-    return (f"{platform.machine()} CPU ({os.cpu_count()} cores, shared with other jobs), "
+    return (f"{platform.machine()} CPU ({os.cpu_count()} cores), "
             f"{torch.get_num_threads()} torch thread(s), no GPU, torch {torch.__version__}")
 
 
@@ -644,15 +654,19 @@ def write_card(path: Path, train_info: dict, heldout: dict, data_info: dict, bas
         "model_size": ms, "input": "512x384 crop (256x192 to the ViT)",
         "body_model": "the licence-free mannequin (core.body.write_mannequin), neutral",
         "trained_on": data_info,
-        "training": {"config": str(CONFIG.relative_to(ROOT)), "steps": train_info["steps"],
-                     "batch_size": cfg.train_batch_size, "lr": cfg.lr, "min_lr": cfg.min_lr,
-                     "wall_seconds": round(train_info["seconds"], 1),
+        "training": {"config": str(CONFIG.relative_to(ROOT)),
+                     "stage1_encoder_heatmaps": {"module": "training/pretrain.py", **{
+                         k: round(v, 3) if isinstance(v, float) else v for k, v in train_info["pretrain"].items()}},
+                     "stage2_smplerx_steps": train_info["steps"], "batch_size": cfg.train_batch_size, "lr": cfg.lr,
+                     "min_lr": cfg.min_lr, "encoder_lr_scale": cfg.encoder_lr_scale,
+                     "net_kps_2d_weight": cfg.net_kps_2d_weight,
+                     "wall_seconds_both_stages": round(train_info["seconds"], 1),
                      "hardware": train_info.get("hardware", _hardware())},
         "heldout_synthetic_mm": {k: (round(v, 1) if isinstance(v, float) else v) for k, v in heldout.items()},
         "heldout_constant_mean_pose_mm": {k: round(v, 1) for k, v in baseline.items() if k.endswith("_body")},
         "metric_notes": "training.metrics.MeshEvaluator: mpjpe_body = 14 LSP joints, pelvis-aligned; "
                         "pa_mpjpe_body after Procrustes; pve_all = all vertices, pelvis-aligned",
-        "rebuild": "OMP_NUM_THREADS=1 python -m training.demo build-all",
+        "rebuild": "python -m training.demo build-all",
         "licence": "weights trained from scratch on synthetic renders of the project's own mannequin",
     }
     return atomic_write(path, lambda fh: fh.write(json.dumps(card, indent=2) + "\n"), mode="w")
@@ -681,7 +695,7 @@ def _cmd(args: argparse.Namespace) -> int:
         _write_json(work / "data_info.json", {"train_images": args.train_size, "heldout_images": args.heldout_size,
                                               "seconds": round(time.time() - t0, 1)})
     if args.step in ("train", "build-all"):
-        info = train_checkpoint(work, args.steps, Path(args.assets) / "demo_smpler_x.pth.tar")
+        info = train_checkpoint(work, args.steps, Path(args.assets) / "demo_smpler_x.pth.tar", args.pretrain_steps)
         _write_json(work / "train_info.json", info)
         print(f"trained {info['steps']} steps in {info['seconds']:.0f} s")
     if args.step in ("eval", "build-all"):
@@ -705,10 +719,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("step", choices=["build-all", "video", "data", "train", "eval"])
     p.add_argument("--work", default="build/demo", help="scratch folder (mannequin, images, training run)")
     p.add_argument("--assets", default=str(ASSETS), help="where the shipped files go")
-    p.add_argument("--train-size", type=int, default=1600, help="synthetic training images (split over TRAIN_SEEDS)")
+    p.add_argument("--train-size", type=int, default=4800, help="synthetic training images (split over TRAIN_SEEDS)")
     p.add_argument("--heldout-size", type=int, default=100, help="held-out images (other seed)")
-    p.add_argument("--steps", type=int, help="training iterations (default and maximum: the config's "
+    p.add_argument("--steps", type=int, help="stage-2 training iterations (default and maximum: the config's "
                                               "total_data_len / train_batch_size)")
+    p.add_argument("--pretrain-steps", type=int, default=PRETRAIN_STEPS,
+                   help="stage-1 iterations (the encoder's heat-map pre-training)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     return _cmd(args)
