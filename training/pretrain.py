@@ -17,6 +17,7 @@ import argparse
 import logging
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
 import torch
@@ -69,11 +70,9 @@ def heatmap_loss(logits: torch.Tensor, xy: torch.Tensor, valid: torch.Tensor) ->
 
 def soft_argmax_error(logits: torch.Tensor, xy: torch.Tensor, valid: torch.Tensor) -> float:
     """Mean distance (grid cells) between the heat maps' soft-argmax and the true joints, for the log."""
-    b, j, h, w = logits.shape
-    p = torch.softmax(logits.reshape(b, j, -1), dim=-1).reshape(b, j, h, w)
-    x = (p.sum(2) * torch.arange(w, dtype=p.dtype)).sum(-1)
-    y = (p.sum(3) * torch.arange(h, dtype=p.dtype)).sum(-1)
-    dist = torch.linalg.norm(torch.stack((x, y), -1) - xy, dim=-1)
+    from core.model.heads import soft_argmax_2d
+
+    dist = torch.linalg.norm(soft_argmax_2d(logits) - xy, dim=-1)
     return float((dist * valid).sum() / valid.sum().clamp_min(1.0))
 
 
@@ -86,6 +85,8 @@ def pretrain(cfg: TrainConfig, steps: int, out: Path, batch_size: int = 16, lr: 
     """
     from dataclasses import replace
 
+    from core.motion import atomic_write
+
     from .train import build_loader
 
     torch.manual_seed(cfg.seed)
@@ -96,7 +97,7 @@ def pretrain(cfg: TrainConfig, steps: int, out: Path, batch_size: int = 16, lr: 
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=cfg.min_lr)
     body = torch.as_tensor(POS_JOINTS[:NUM_BODY])
-    step, errors, t0 = 0, [], time.time()
+    step, errors, t0 = 0, deque(maxlen=50), time.time()
     while step < steps:
         sampler.set_epoch(step // sampler.batches_per_epoch, step % sampler.batches_per_epoch)
         for batch in loader:
@@ -109,16 +110,14 @@ def pretrain(cfg: TrainConfig, steps: int, out: Path, batch_size: int = 16, lr: 
             opt.step()
             sched.step()
             step += 1
-            errors = (errors + [soft_argmax_error(logits.detach(), xy, valid)])[-50:]
+            errors.append(soft_argmax_error(logits.detach(), xy, valid))
             if step % cfg.print_iters == 0 or step == steps:
                 log.info("step %d loss %.4f soft-argmax error %.3f cells lr %.2e", step, float(loss.detach()),
                          sum(errors) / len(errors), sched.get_last_lr()[0])
             if step >= steps:
                 break
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    torch.save({"state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}}, tmp)
-    tmp.replace(out)
+    state = {"state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}}
+    atomic_write(out, lambda fh: torch.save(state, fh))
     return {"steps": step, "seconds": time.time() - t0, "error_cells": sum(errors) / len(errors)}
 
 
