@@ -4,8 +4,8 @@ sets, the demo checkpoint (trained with `training.train`) and its card with the 
 No SMPLer-X weights or SMPL-X body model may be shipped, so the demo trains a small SMPLer-X (same architecture,
 declared small sizes: `training/configs/demo.py`) on the licence-free mannequin body rendered with core's own
 CPU renderer, in the two training stages of the reference (`training/configs/demo.py`). One command rebuilds every
-shipped file (about 1 h 35 min on 2 CPU cores: 4,900 images in ~7 min, the encoder's heat-map pre-training in
-~41 min, the SMPLer-X training in ~45 min, the evaluation in a minute):
+shipped file (about 2 h 20 min on 2 CPU cores: 4,900 images in ~7 min, the encoder's heat-map pre-training in
+~41 min, the SMPLer-X training in ~83 min, the evaluation in a minute):
 
     python -m training.demo build-all   # → assets/{sample.mp4, sample_motion.npz, demo_smpler_x.pth.tar,
                                         #   demo_card.json}
