@@ -8,7 +8,7 @@ true joint (dense targets on every patch learn far faster than the soft-argmax c
 The result is written as a ViTPose checkpoint (`state_dict` with `backbone.*` keys, the head under `keypoint_head.*`)
 so that `pretrained_backbone` loads it exactly as it loads the real ViTPose weights:
 
-    python -m training.pretrain --config training/configs/demo.py --steps 3000 -o vitpose_demo.pth
+    python -m training.pretrain --config training/configs/demo.py --steps 4000 -o vitpose_demo.pth
 """
 
 from __future__ import annotations
