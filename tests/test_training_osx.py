@@ -53,8 +53,8 @@ def test_mpii(root, mannequin_dir):
 
 def test_ubody_splits_and_targets(root, mannequin_dir):
     bodies = synthetic.write_ubody(root, mannequin_dir, n=4, seed=13)
-    train = LOADERS["UBody"](root, "train", mannequin_dir)
-    test = LOADERS["UBody"](root, "test", mannequin_dir)
+    train = LOADERS["UBody"](root, "train", mannequin_dir, interval=1)
+    test = LOADERS["UBody"](root, "test", mannequin_dir, interval=1)
     assert all("video0" in r["img_path"] for r in train.records)
     assert all("video1" in r["img_path"] and "gt" in r for r in test.records)
     s = SampleDataset(train, mannequin_dir).sample(0, None)

@@ -45,6 +45,11 @@ SMPLX_TO_137 = np.array(
     dtype=np.int64,
 )
 
+# The reference's ground-truth map (`HumanDataset.SMPLX_137_MAPPING`): eyeball slots 67/68 swapped against the
+# prediction's; used only when `one_eyeball_map` is off.
+SMPLX_TO_137_REFERENCE_GT = SMPLX_TO_137.copy()
+SMPLX_TO_137_REFERENCE_GT[[67, 68]] = [56, 57]
+
 
 def _face_flip_pairs() -> list[tuple[int, int]]:
     """Mirror pairs of the 68-point face layout (51 landmarks at 69..119, 17 contour points at 120..136)."""

@@ -9,6 +9,10 @@
 - 3DPW: 14 joints [1,2,4,5,7,8,12,15..21] of the SMPL regressor on the GT mesh vs the SMPL-X regressor on the
   prediction; MPJPE after aligning joint 0, and PA-MPJPE.
 - AGORA-style matching of predictions to ground-truth people by 2D joints (Hungarian), F1, and NMVE = MVE / F1.
+- UBody (`MeshEvaluator.evaluate_ubody`): the reference's protocol — visibility from projecting the GT mesh with
+  the virtual camera (focal 5000 in the 192×256 body input, the *predicted* camera translation, ×2 to the 384×512
+  crop, then `bb2img_trans` to the image); Procrustes and anchors on *all* vertices / joints, errors averaged over
+  the visible ones afterwards; PA-MPJPE masked by the projected joints.
 - MPE: the plain mean of the five primary errors (AGORA, EgoBody, UBody, 3DPW, EHF).
 """
 
@@ -25,6 +29,8 @@ PW3D_JOINTS = [1, 2, 4, 5, 7, 8, 12, 15, 16, 17, 18, 19, 20, 21]
 PELVIS, NECK, L_WRIST, R_WRIST = 0, 12, 20, 21  # SMPL-X 55-joint indices
 L_FINGERS = list(range(25, 40))
 R_FINGERS = list(range(40, 55))
+VIRTUAL_FOCAL, VIRTUAL_PRINCPT = (5000.0, 5000.0), (96.0, 128.0)  # camera of the 192×256 body input
+BODY_TO_CROP = (384 / 192, 512 / 256)  # body input → 384×512 crop (x, y)
 PRIMARY = {"AGORA": "pve_all", "EgoBody": "pve_all", "UBody": "pve_all", "EHF": "pve_all", "3DPW": "mpjpe_body"}
 
 
@@ -43,6 +49,29 @@ def rigid_align(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     rot = u @ fix @ vt
     scale = np.trace(np.diag(sig) @ fix) / var
     return scale * s0 @ rot.T + mu_d
+
+
+def masked_dist(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """Mean Euclidean distance (mm) over the points where `mask` holds (NaN when none does)."""
+    d = np.linalg.norm(a - b, axis=-1)[np.asarray(mask, bool)]
+    return float(d.mean() * 1000.0) if len(d) else float("nan")
+
+
+def virtual_projection(points: np.ndarray, cam_trans: np.ndarray, bb2img: np.ndarray) -> np.ndarray:
+    """(N,2) image pixels of camera-frame points seen by the network's virtual camera, as the reference's UBody
+    `perspective_transform(cam_trans, bb2img_trans, points − cam_trans)`: the points are moved by −t, projected with
+    +t (focal 5000, principal point (96,128), depth + 1e-4), scaled to the 384×512 crop and mapped to the image."""
+    p = points - cam_trans
+    z = p[:, 2] + cam_trans[2] + 1e-4
+    x = ((p[:, 0] + cam_trans[0]) / z * VIRTUAL_FOCAL[0] + VIRTUAL_PRINCPT[0]) * BODY_TO_CROP[0]
+    y = ((p[:, 1] + cam_trans[1]) / z * VIRTUAL_FOCAL[1] + VIRTUAL_PRINCPT[1]) * BODY_TO_CROP[1]
+    return np.stack([x, y, np.ones_like(x)], 1) @ np.asarray(bb2img, np.float64).T
+
+
+def inside_image(uv: np.ndarray, img_shape: tuple[int, int]) -> np.ndarray:
+    """(N,) strictly inside the (H, W) image (the reference's `validate_within_img`: 0 < x < W, 0 < y < H)."""
+    h, w = img_shape
+    return (uv[:, 0] > 0) & (uv[:, 0] < w) & (uv[:, 1] > 0) & (uv[:, 1] < h)
 
 
 def mean_dist(a: np.ndarray, b: np.ndarray) -> float:
@@ -104,7 +133,9 @@ class MeshEvaluator:
                 the hands that remain).
         Returns:
             mm: `pve_all`, `pve_hand`, `pve_face`, `pa_pve_all`, `pa_pve_hand`, `pa_pve_face`, `mpjpe_body`,
-            `pa_mpjpe_body`, `mpjpe_hand`, `pa_mpjpe_hand` (fewer keys when parts are invisible).
+            `pa_mpjpe_body`, `mpjpe_hand`, `pa_mpjpe_hand`, and per hand (the reference's L-Hands / R-Hands lines)
+            `pve_lhand`, `pa_pve_lhand`, `mpjpe_lhand`, `pa_mpjpe_lhand` and the same with `rhand` (fewer keys when
+            parts are invisible).
         """
         vis = np.ones(len(gt), bool) if visible is None else np.asarray(visible, bool)
         jp, jg = self.j_regressor @ pred, self.j_regressor @ gt
@@ -118,11 +149,13 @@ class MeshEvaluator:
             ids = ids[vis[ids]]
             if len(ids) < 3:
                 continue
-            hands["pve_hand"].append(anchored(pred[ids], gt[ids], jp[wrist], jg[wrist]))
-            hands["pa_pve_hand"].append(pa(pred[ids], gt[ids]))
             p21, g21 = self.hand_joints(pred, jp, left), self.hand_joints(gt, jg, left)
-            hands["mpjpe_hand"].append(anchored(p21, g21, p21[0], g21[0]))
-            hands["pa_mpjpe_hand"].append(pa(p21, g21))
+            one = {"pve_hand": anchored(pred[ids], gt[ids], jp[wrist], jg[wrist]), "pa_pve_hand": pa(pred[ids], gt[ids]),
+                   "mpjpe_hand": anchored(p21, g21, p21[0], g21[0]), "pa_mpjpe_hand": pa(p21, g21)}
+            side = "lhand" if left else "rhand"
+            for k, v in one.items():
+                hands[k].append(v)
+                out[k.replace("hand", side)] = v
         out.update({k: float(np.mean(v)) for k, v in hands.items() if v})
         face = self.face[vis[self.face]]
         if len(face) >= 3:
@@ -131,6 +164,61 @@ class MeshEvaluator:
         p14, g14 = self.j14 @ pred, self.j14 @ gt
         out["mpjpe_body"] = anchored(p14, g14, jp[PELVIS], jg[PELVIS])
         out["pa_mpjpe_body"] = pa(p14, g14)
+        return out
+
+
+    def _ubody_hand(self, pred, gt, jp, jg, cam_trans, bb2img, img_shape, mesh_vis, left: bool) -> dict[str, float]:
+        """One hand of the UBody protocol: {} when none of its vertices is visible (PA-MPJPE: joints)."""
+        ids, wrist = (self.lhand, L_WRIST) if left else (self.rhand, R_WRIST)
+        out = {}
+        vis = mesh_vis[ids]
+        if vis.any():
+            out["pa_pve"] = masked_dist(rigid_align(pred[ids], gt[ids]), gt[ids], vis)
+            out["pve"] = masked_dist(pred[ids] - jp[wrist] + jg[wrist], gt[ids], vis)
+        moved = gt - cam_trans  # the reference regresses the hand joints of the GT mesh moved by −t, then adds t
+        j_vis = inside_image(virtual_projection(self.hand_joints(moved, self.j_regressor @ moved, left) + cam_trans,
+                                                cam_trans, bb2img), img_shape)
+        if j_vis.any():
+            p21, g21 = self.hand_joints(pred, jp, left), self.hand_joints(gt, jg, left)
+            out["pa_mpjpe"] = masked_dist(rigid_align(p21, g21), g21, j_vis)
+        return out
+
+    def evaluate_ubody(self, pred: np.ndarray, gt: np.ndarray, cam_trans: np.ndarray, bb2img: np.ndarray,
+                       img_shape: tuple[int, int]) -> dict[str, float]:
+        """The reference's UBody errors of one person (`data/UBody/UBody.py::evaluate`), mm.
+
+        Args:
+            pred, gt: (10475,3) vertices, metres (the GT with its translation, camera frame).
+            cam_trans: (3,) the network's *predicted* camera translation (the reference's `out['cam_trans']`).
+            bb2img: (2,3) crop → image affine of the sample; img_shape: (H, W) of the image.
+        Returns:
+            `pa_pve_all`, `pve_all`, `pa_pve_hand`, `pve_hand`, `pa_pve_face`, `pve_face`, `pa_mpjpe_body`,
+            `pa_mpjpe_hand`; a hand or the face with no visible vertex (joint) is left out, as in the reference;
+            the whole mesh or the body joints with none visible give NaN there, so the sample is left out here.
+        """
+        cam_trans = np.asarray(cam_trans, np.float64).reshape(3)
+        mesh_vis = inside_image(virtual_projection(gt, cam_trans, bb2img), img_shape)
+        jp, jg = self.j_regressor @ pred, self.j_regressor @ gt
+        out: dict[str, float] = {}
+        if mesh_vis.any():
+            out["pa_pve_all"] = masked_dist(rigid_align(pred, gt), gt, mesh_vis)
+            out["pve_all"] = masked_dist(pred - jp[PELVIS] + jg[PELVIS], gt, mesh_vis)
+        hands = [self._ubody_hand(pred, gt, jp, jg, cam_trans, bb2img, img_shape, mesh_vis, left) for left in
+                 (True, False)]
+        for k in ("pa_pve", "pve", "pa_mpjpe"):
+            vals = [h[k] for h in hands if k in h]
+            if vals:
+                out[f"{k}_hand"] = float(np.mean(vals))
+        face_vis = mesh_vis[self.face]
+        if face_vis.any():
+            pf, gf = pred[self.face], gt[self.face]
+            out["pa_pve_face"] = masked_dist(rigid_align(pf, gf), gf, face_vis)
+            out["pve_face"] = masked_dist(pf - jp[NECK] + jg[NECK], gf, face_vis)
+        j_vis = inside_image(virtual_projection(self.j14 @ (gt - cam_trans) + cam_trans, cam_trans, bb2img),
+                             img_shape)
+        if j_vis.any():
+            p14, g14 = self.j14 @ pred, self.j14 @ gt
+            out["pa_mpjpe_body"] = masked_dist(rigid_align(p14, g14), g14, j_vis)
         return out
 
 

@@ -15,7 +15,9 @@ Strategies:
 Deliberate differences from the reference:
 - `balance` with `resample_each_epoch=True` (default) draws a *fresh* subset of a large dataset each epoch; the
   reference always used the same first `total_len // n` records of a once-shuffled list (spec §10.1), so most of
-  BEDLAM, for example, was never seen. `resample_each_epoch=False` reproduces the fixed subset.
+  BEDLAM, for example, was never seen. `resample_each_epoch=False` (the `smpler_x_*` configs' default) reproduces
+  the fixed subset: the first records of the list shuffled once by Python's `random` seeded with `seed` (2023),
+  the reference's `random.seed(2023); random.shuffle(datalist)`.
 - The `total_len % n` left-over positions go to datasets drawn by the seeded generator (the reference used the
   global `random` module); for 32 datasets and 4.5M there is none.
 - Shards are seeded per epoch like `DistributedSampler(shuffle=True)` + `set_epoch`, and the per-sample
@@ -24,6 +26,7 @@ Deliberate differences from the reference:
 
 from __future__ import annotations
 
+import random
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -37,6 +40,17 @@ def _take(rng: np.random.Generator, n_items: int, count: int) -> np.ndarray:
     parts = [rng.permutation(n_items) for _ in range(cycles)]
     parts.append(rng.permutation(n_items)[:rest])
     return np.concatenate(parts).astype(np.int64)
+
+
+def _fixed_take(seed: int, n_items: int, count: int) -> np.ndarray:
+    """The reference's balanced share of one dataset, the same every epoch: whole cycles of the list shuffled once
+    with `random.seed(seed)`, then its first records for a dataset larger than its share (the last partial cycle of
+    a small one is drawn without replacement by the seeded generator; the reference drew it with `random.randint`)."""
+    order = list(range(n_items))
+    random.Random(seed).shuffle(order)
+    cycles, rest = divmod(count, n_items)
+    tail = order[:rest] if cycles == 0 else np.random.default_rng([seed, n_items]).permutation(order)[:rest]
+    return np.concatenate([np.tile(np.asarray(order, np.int64), cycles), np.asarray(tail, np.int64)])
 
 
 def dataset_shares(lengths: Sequence[int], strategy: str, total_len: int | None = None,
@@ -81,9 +95,10 @@ def epoch_plan(lengths: Sequence[int], strategy: str, epoch: int, seed: int = 0,
     for d, (n_items, count) in enumerate(zip(lengths, shares)):
         if strategy == "concat":
             items = np.arange(n_items, dtype=np.int64)
+        elif resample_each_epoch:
+            items = _take(np.random.default_rng([seed, d, epoch]), int(n_items), int(count))
         else:
-            key = [seed, d, epoch] if resample_each_epoch else [seed, d]
-            items = _take(np.random.default_rng(key), int(n_items), int(count))
+            items = _fixed_take(seed, int(n_items), int(count))
         rows.append(np.stack([np.full(len(items), d, np.int64), items], 1))
     return np.concatenate(rows)
 

@@ -324,8 +324,9 @@ def write_mpii(data_root, model_dir, n: int = 4, seed: int = 0) -> Bodies:
 
 
 def write_ubody(data_root, model_dir, n: int = 4, seed: int = 0, scenes=("Magic_show", "Talk_show")) -> dict:
-    """UBody in the OSX layout: per-scene keypoint/smplx json, images, and the intra-scene test list (the second
-    video of every scene is a test video). Returns {scene: Bodies}."""
+    """UBody in the OSX layout: per-scene keypoint/smplx json, images under `images/<scene>/` (file names relative to
+    it, as the reference joins them), and the intra-scene test list (the second video of every scene is a test
+    video). Returns {scene: Bodies}."""
     rng = np.random.default_rng(seed)
     root = Path(data_root) / "UBody"
     out, test_videos = {}, []
@@ -334,8 +335,8 @@ def write_ubody(data_root, model_dir, n: int = 4, seed: int = 0, scenes=("Magic_
         h, w = b.img_shape
         videos = [f"{scene}_video{v}" for v in range(2)]
         test_videos.append(videos[1])
-        names = [f"{scene}/{videos[i % 2]}_Trim0/{i:06d}.jpg" for i in range(n)]
-        _write_images(b, root / "images", names, rng)
+        names = [f"{videos[i % 2]}_Trim0/{i:06d}.jpg" for i in range(n)]
+        _write_images(b, root / "images" / scene, names, rng)
         ids = [1000 * (s + 1) + i for i in range(n)]
         _write_json(root / "annotations" / scene / "keypoint_annotation.json",
                     {"images": [{"id": i, "file_name": names[i], "width": w, "height": h} for i in range(n)],

@@ -16,6 +16,8 @@ Reference bugs fixed here (each is a deliberate, documented difference):
 3. The eyeball slots use one joint map for GT and prediction (see `training.joints`).
 4. Parameter-derived 2D targets without a known camera fall back to the dataset keypoints (as the reference), but
    their depth is the SMPL-X forward's relative depth instead of a constant 0 (same truncation bug as 1).
+Fixes 1 and 4 are `DataFlags.supervise_2d_only`, fix 2 is `DataFlags.part_relative_depth` (False = the reference,
+whose truncation test also reads the un-flipped original coordinates joint by joint, reproduced as is).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from .augment import Aug, apply_affine, flip_joints, flip_points_2d, flip_pose, rotate_root
+from .fidelity import DataFlags
 from .joints import (L_WRIST, NECK, NUM_JOINTS, NUM_ROT, PARTS, R_WRIST, ROOT, ROT_FLIP_PERM, ROT_PARTS,
                      SMPLX_TO_137)
 
@@ -60,6 +63,12 @@ def to_grid(px: np.ndarray, img2bb: np.ndarray) -> np.ndarray:
     return p * np.array([OUTPUT_HM_SHAPE[2] / INPUT_IMG_SHAPE[1], OUTPUT_HM_SHAPE[1] / INPUT_IMG_SHAPE[0]])
 
 
+def body_depth_bins(z: np.ndarray) -> np.ndarray:
+    """(137,) depth (m) relative to the root → 16-bin grid units on the body's 2 m span for every joint (the
+    reference's `process_db_coord` convention for dataset keypoints)."""
+    return (z / (BODY_3D_SIZE / 2.0) + 1.0) / 2.0 * OUTPUT_HM_SHAPE[0]
+
+
 def in_grid(img: np.ndarray, check_depth: bool) -> np.ndarray:
     """(137,) 1 where a grid coordinate (x,y[,d]) lies inside the 12×16(×16) volume."""
     d, h, w = OUTPUT_HM_SHAPE
@@ -70,7 +79,8 @@ def in_grid(img: np.ndarray, check_depth: bool) -> np.ndarray:
 
 
 def coord_targets(px: np.ndarray, cam: np.ndarray | None, valid: np.ndarray, aug: Aug, img_w: float,
-                  img2bb: np.ndarray, px_valid: np.ndarray | None = None) -> dict:
+                  img2bb: np.ndarray, px_valid: np.ndarray | None = None, body_scale_depth: bool = False,
+                  orig_depth: np.ndarray | None = None) -> dict:
     """Grid and camera targets for one joint set.
 
     Args:
@@ -82,6 +92,11 @@ def coord_targets(px: np.ndarray, cam: np.ndarray | None, valid: np.ndarray, aug
         img2bb: (2,3) affine of the (flipped) image to the crop.
         px_valid: (137,) validity of `px` alone when it differs from `valid` (SMPL-X joints whose 2D comes from the
             file's keypoints): it limits `trunc`, not `valid`.
+        body_scale_depth: depth channel root-relative on the 2 m body span for every joint (the reference's
+            dataset-keypoint convention) instead of part-relative.
+        orig_depth: (137,) the reference's truncation (`supervise_2d_only=False`): a joint also needs x, y and this
+            depth > 0 in the original, un-flipped arrays (index by index, even after a flip, as the reference);
+            0 for 2D-only data, so all of it is masked. None = the fixed test.
     Returns:
         dict of `img` (137,3) grid x,y + depth bin (0 without depth), `cam` (137,3) root-relative rotated,
         `cam_ra` (137,3) part-relative rotated, `valid` (137,1), `trunc` (137,1).
@@ -89,6 +104,9 @@ def coord_targets(px: np.ndarray, cam: np.ndarray | None, valid: np.ndarray, aug
     px = px.astype(np.float64)
     cam = None if cam is None else cam.astype(np.float64)
     px_valid = np.ones_like(valid) if px_valid is None else px_valid
+    orig_ok = np.ones(NUM_JOINTS, np.float32)
+    if orig_depth is not None:
+        orig_ok = ((px[:, 0] > 0) & (px[:, 1] > 0) & (np.asarray(orig_depth) > 0)).astype(np.float32)
     if aug.flip:
         px = flip_joints(flip_points_2d(px, img_w))
         valid, px_valid = flip_joints(valid), flip_joints(px_valid)
@@ -99,16 +117,16 @@ def coord_targets(px: np.ndarray, cam: np.ndarray | None, valid: np.ndarray, aug
     if cam is not None:
         cam = cam @ aug.rot_mat.T
         cam_ra = part_relative(cam)
-        img[:, 2] = depth_bins(cam_ra[:, 2])
         cam_wo = root_relative(cam)
+        img[:, 2] = body_depth_bins(cam_wo[:, 2]) if body_scale_depth else depth_bins(cam_ra[:, 2])
     else:
         cam_ra = cam_wo = np.zeros((NUM_JOINTS, 3))
-    trunc = valid * px_valid * in_grid(img, cam is not None)
+    trunc = valid * px_valid * orig_ok * in_grid(img, cam is not None)
     return {"img": img.astype(np.float32), "cam": cam_wo.astype(np.float32), "cam_ra": cam_ra.astype(np.float32),
             "valid": valid.astype(np.float32)[:, None], "trunc": trunc.astype(np.float32)[:, None]}
 
 
-def smplx_forward(body_model, params: dict, cam: dict | None) -> np.ndarray:
+def smplx_forward(body_model, params: dict, cam: dict | None, raw: bool = False) -> np.ndarray:
     """Camera-frame SMPL-X joints of one record.
 
     Args:
@@ -116,8 +134,9 @@ def smplx_forward(body_model, params: dict, cam: dict | None) -> np.ndarray:
         params: `root_pose` (3,), `body_pose` (63,), `lhand_pose`/`rhand_pose` (45,) relative to the hand mean,
             `jaw_pose` (3,), `shape` (10,), `expr` (10,), `trans` (3,) metres.
         cam: optional `R` (3,3) and `t` (3,) metres taking the parameters' world frame to the camera.
+        raw: return the smplx layer's own joint order (all its joints) instead of the 137 set.
     Returns:
-        (137,3) joints, metres, OpenCV camera frame.
+        (137,3) joints (or the raw set), metres, OpenCV camera frame.
     """
     import torch
 
@@ -133,11 +152,13 @@ def smplx_forward(body_model, params: dict, cam: dict | None) -> np.ndarray:
                          left_hand_pose=t(params["lhand_pose"]), right_hand_pose=t(params["rhand_pose"]),
                          jaw_pose=t(params["jaw_pose"]), betas=t(params["shape"]), expression=t(params["expr"]),
                          leye_pose=torch.zeros(1, 3), reye_pose=torch.zeros(1, 3), transl=torch.zeros(1, 3))
-    j = out.joints[0].numpy().astype(np.float64)[SMPLX_TO_137]
+    j = out.joints[0].numpy().astype(np.float64)
+    if not raw:
+        j = j[SMPLX_TO_137]
     trans = np.asarray(params.get("trans", np.zeros(3)), np.float64).reshape(3)
     if rot is None:
         return j + trans
-    root_j = j[ROOT]
+    root_j = j[0]
     return j - root_j + rot @ (root_j + trans) + np.asarray(cam["t"], np.float64).reshape(3)
 
 
@@ -145,6 +166,28 @@ def project(cam_pts: np.ndarray, focal, princpt) -> np.ndarray:
     """(N,3) camera points (m) → (N,2) pixels with a pinhole camera."""
     z = cam_pts[:, 2:3]
     return cam_pts[:, :2] / z * np.asarray(focal) + np.asarray(princpt)
+
+
+def smpl_slot_grid(body_model, params: dict, cam: dict, aug: Aug, img_w: float, img2bb: np.ndarray) -> np.ndarray:
+    """The reference's 3DPW 2D target bug (`joint_img[:22] = smpl_joint_img[:22]`, spec §2.2): the 22 skeleton
+    joints in SMPL order (pelvis, hips, spine1, knees, …) written into the first 22 slots of the 137 set, the rest 0.
+
+    The skeleton joints of the SMPL-X forward stand in for the SMPL layer's (same order and kinematic tree; the
+    positions differ by the two models' regressors). Flip swaps SMPL's pairs, depth is root-relative on the 2 m span.
+    Returns:
+        (137,3) grid x, y, depth bin.
+    """
+    j = smplx_forward(body_model, params, cam, raw=True)[:22]
+    px = project(j, cam["focal"], cam["princpt"])
+    z = j[:, 2] - j[0, 2]
+    if aug.flip:
+        px = flip_points_2d(px, img_w)
+        perm = ROT_FLIP_PERM[:22]  # root + the 21 body rotations = SMPL's first 22 joints, same pairs
+        px, z = px[perm], z[perm]
+    out = np.zeros((NUM_JOINTS, 3))
+    out[:22, :2] = to_grid(px, img2bb)
+    out[:22, 2] = body_depth_bins(z)
+    return out.astype(np.float32)
 
 
 def param_targets(params: dict, pvalid: dict, aug: Aug, cam_rot: np.ndarray | None = None) -> dict:
@@ -224,13 +267,13 @@ def joint_validity_from_params(pvalid: dict) -> np.ndarray:
     return v
 
 
-def build_targets(rec: dict, aug: Aug, img2bb: np.ndarray, body_model) -> dict:
+def build_targets(rec: dict, aug: Aug, img2bb: np.ndarray, body_model, flags: DataFlags = DataFlags()) -> dict:
     """All targets and masks of one record (training_spec.md §4.4), flat dict of float32 arrays.
 
     Records (see `training.datasets.base`) carry `kp2d` (137,3) px+valid or None, `kp3d` (137,4) m+valid or None,
     `smplx` params or None, `smplx_valid`, `cam` (`focal`, `princpt`, optional `R`, `t`), `boxes`, `img_shape`,
     `targets_from_smplx` (2D/3D joint targets are the SMPL-X forward's, as for UBody/H36M/PW3D/RenBody),
-    `joint_invalid` (137-indices to mask).
+    `joint_invalid` (137-indices to mask). `flags` chooses the project's fixes or the reference's behaviour.
     """
     img_w = float(rec["img_shape"][1])
     cam = rec.get("cam") or {}
@@ -260,7 +303,14 @@ def build_targets(rec: dict, aug: Aug, img2bb: np.ndarray, body_model) -> dict:
         px, cam3d, valid, is_3d = np.zeros((NUM_JOINTS, 2)), None, np.zeros(NUM_JOINTS, np.float32), 0.0
     valid = valid.copy()
     valid[list(rec.get("joint_invalid", ()))] = 0.0
-    jt = coord_targets(px, cam3d, valid, aug, img_w, img2bb, px_valid if from_smplx else None)
+    body_scale = not flags.part_relative_depth and not from_smplx and cam3d is not None
+    jt_depth = None
+    if not flags.supervise_2d_only:  # the reference's x, y, depth > 0 test on the original coordinates
+        if from_smplx:
+            jt_depth = j_smplx[:, 2] if has_focal else np.zeros(NUM_JOINTS)
+        else:
+            jt_depth = np.zeros(NUM_JOINTS) if cam3d is None else body_depth_bins(root_relative(cam3d)[:, 2])
+    jt = coord_targets(px, cam3d, valid, aug, img_w, img2bb, px_valid if from_smplx else None, body_scale, jt_depth)
 
     # SMPL-X targets: 3D keypoints when present (reference HumanData behaviour), else the parameters' forward
     if kp3d is not None and not rec.get("targets_from_smplx"):
@@ -268,10 +318,15 @@ def build_targets(rec: dict, aug: Aug, img2bb: np.ndarray, body_model) -> dict:
     elif j_smplx is not None and px_smplx is not None:
         sv = joint_validity_from_params(pvalid)
         sv[list(rec.get("joint_invalid", ()))] = 0.0
-        st = coord_targets(px_smplx, j_smplx, sv, aug, img_w, img2bb, px_valid)
+        st_depth = None
+        if not flags.supervise_2d_only:  # projected: the camera depth; file keypoints: depth 0 (all masked)
+            st_depth = j_smplx[:, 2] if has_focal else np.zeros(NUM_JOINTS)
+        st = coord_targets(px_smplx, j_smplx, sv, aug, img_w, img2bb, px_valid, orig_depth=st_depth)
     else:
         st = {k: np.zeros_like(v) for k, v in jt.items()}
 
+    if rec.get("smpl_order_slots") and j_smplx is not None and has_focal:
+        jt["img"] = st["img"] = smpl_slot_grid(body_model, params, cam, aug, img_w, img2bb)
     out = {
         "joint_img": jt["img"], "joint_cam": jt["cam"], "joint_valid": jt["valid"], "joint_trunc": jt["trunc"],
         "smplx_joint_img": st["img"], "smplx_joint_cam": st["cam_ra"], "smplx_joint_valid": st["valid"],

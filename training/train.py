@@ -15,9 +15,10 @@ and every rank's RNG state, so a resumed run reproduces the uninterrupted run's 
 the saved `train_config`, not from the current flags.
 
 Deliberate differences from the reference: the cosine schedule and the step are restored on resume (the reference
-restarted the schedule at the maximum LR), every loss key is emitted in every step (no `find_unused_parameters`),
-SyncBatchNorm is global (one group) and only on GPU, optional bf16 autocast and gradient clipping (off by default,
-as the reference), and the per-rank augmentation streams differ.
+restarted the schedule at the maximum LR; `restore_schedule_on_resume=False` does too), every loss key is emitted
+in every step (no `find_unused_parameters`), SyncBatchNorm only on GPU (one group per node as the reference when
+torchrun's LOCAL_WORLD_SIZE divides the world, else global), optional bf16 autocast and gradient clipping (off by
+default, as the reference), and the per-rank augmentation streams differ.
 """
 
 from __future__ import annotations
@@ -62,15 +63,17 @@ def _is_dist() -> bool:
 
 # ---------------------------------------------------------------------------------------------- model
 def model_config(cfg: TrainConfig):
+    """The network's sizes (a variant or `model_size`) with the training's stochastic depth."""
     from core.model import ModelConfig, variant_config
 
     if cfg.variant == "custom":  # every ModelConfig size field may be given (embed_dim, depth, num_heads, box_width…)
-        known = {f.name for f in fields(ModelConfig)} - {"name", "checkpoint_file"}
+        known = {f.name for f in fields(ModelConfig)} - {"name", "checkpoint_file", "drop_path_rate"}
         unknown = sorted(set(cfg.model_size) - known)
         if unknown:
             raise ValueError(f"model_size has unknown key(s) {unknown}; known: {sorted(known)}")
-        return ModelConfig("custom", **{k: int(v) for k, v in cfg.model_size.items()})
-    return variant_config(cfg.variant)
+        return ModelConfig("custom", **{k: int(v) for k, v in cfg.model_size.items()},
+                           drop_path_rate=cfg.drop_path_rate)
+    return replace(variant_config(cfg.variant), drop_path_rate=cfg.drop_path_rate)
 
 
 def load_vitpose(model: torch.nn.Module, path: str | Path) -> None:
@@ -148,10 +151,13 @@ def build_loader(cfg: TrainConfig, rank: int, world: int):
 
     from .datasets.base import SampleDataset
     from .datasets.registry import build_source
+    from .fidelity import DataFlags
     from .sampling import MixedDataset, PlanSampler
 
-    sets = [SampleDataset(build_source(n, cfg.data_root, "train", cfg.body_model_dir, cfg.sample_intervals.get(n)),
-                          cfg.body_model_dir, train=True, augment=not cfg.no_aug) for n in cfg.trainsets]
+    flags = DataFlags.from_config(cfg)
+    sets = [SampleDataset(build_source(n, cfg.data_root, "train", cfg.body_model_dir, cfg.sample_intervals.get(n),
+                                       flags), cfg.body_model_dir, train=True, augment=not cfg.no_aug, flags=flags)
+            for n in cfg.trainsets]
     mixed = MixedDataset(sets, cfg.seed)
     sampler = PlanSampler(mixed.lengths, cfg.data_strategy, cfg.total_data_len, cfg.dataset_weights or None,
                           cfg.seed, rank, world, cfg.train_batch_size, cfg.resample_each_epoch)
@@ -159,6 +165,25 @@ def build_loader(cfg: TrainConfig, rank: int, world: int):
                         pin_memory=torch.cuda.is_available(), drop_last=True,
                         persistent_workers=cfg.num_workers > 0)
     return loader, sampler, {s.name: len(s) for s in sets}
+
+
+def node_groups(world: int, per_node: int) -> list[list[int]]:
+    """Ranks of each node, the reference's SyncBN groups (`get_process_groups`); one global group when the
+    per-node count is unknown or does not divide the world."""
+    if per_node <= 0 or per_node >= world or world % per_node:
+        return [list(range(world))]
+    return [list(range(n, n + per_node)) for n in range(0, world, per_node)]
+
+
+def syncbn_group(cfg: TrainConfig, rank: int, world: int):
+    """This rank's SyncBN process group: per node (torchrun's LOCAL_WORLD_SIZE) or None for the global group."""
+    if not cfg.syncbn_per_node:
+        return None
+    groups = node_groups(world, int(os.environ.get("LOCAL_WORLD_SIZE", world)))
+    if len(groups) == 1:
+        return None
+    handles = [dist.new_group(g) for g in groups]  # every rank creates every group, as new_group requires
+    return handles[next(i for i, g in enumerate(groups) if rank in g)]
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints
@@ -273,7 +298,7 @@ def train(cfg: TrainConfig, resume: dict | None = None) -> Path:
                  sampler.batches_per_epoch)
     model = build_model(cfg, device)
     if cfg.syncbn and world > 1 and device.type == "cuda":
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model, syncbn_group(cfg, rank, world))
     net = (torch.nn.parallel.DistributedDataParallel(model, device_ids=[local] if device.type == "cuda" else None)
            if world > 1 else model)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -289,7 +314,10 @@ def train(cfg: TrainConfig, resume: dict | None = None) -> Path:
         own = model.state_dict()
         model.load_state_dict({**{k: v for k, v in own.items() if k.startswith("smplx_layer.")}, **sd}, strict=True)
         optimizer.load_state_dict(resume["optimizer"])
-        scheduler.load_state_dict(resume["scheduler"])
+        if cfg.restore_schedule_on_resume:
+            scheduler.load_state_dict(resume["scheduler"])
+        else:  # the reference: a new cosine from the maximum LR (the optimizer state keeps `initial_lr`)
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=cfg.min_lr)
         step = int(resume["step"])
         rng = resume["rng"]
         if len(rng) == world:

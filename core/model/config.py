@@ -26,6 +26,8 @@ class ModelConfig:
         box_width: channels of the box net's up-sampling stages (256 in every official size; smaller only for
             declared custom networks such as the demo's, where it dominates the cost on CPU).
         checkpoint_file: the official file name, used in messages and the model directory layout.
+        drop_path_rate: stochastic depth of the ViT's deepest block in training (the reference's 0.1/0.3/0.5/0.55
+            for S/B/L/H come from the training config); no effect in eval mode.
     """
 
     name: str
@@ -38,12 +40,15 @@ class ModelConfig:
     num_task_tokens: int = 31  # 1 shape + 1 cam + 1 expr + 1 jaw + 2 hand (unused) + 25 body
     box_width: int = 256
     checkpoint_file: str = ""
+    drop_path_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if self.embed_dim % self.num_heads:
             raise ValueError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
         if self.embed_dim % 4:
             raise ValueError(f"embed_dim {self.embed_dim} must be divisible by 4 (the hand RoI net uses C/4)")
+        if not 0.0 <= self.drop_path_rate < 1.0:
+            raise ValueError(f"drop_path_rate {self.drop_path_rate} must be in [0, 1)")
 
     @property
     def grid(self) -> tuple[int, int]:

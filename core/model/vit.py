@@ -53,19 +53,31 @@ class Mlp(nn.Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
-class Block(nn.Module):
-    """Pre-norm transformer block (LayerNorm eps 1e-6, exact GELU)."""
+def drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
+    """Stochastic depth: in training, zero a residual branch for a random `rate` share of the samples and scale
+    the kept ones by 1/(1−rate), so the expectation is unchanged; the identity in eval (inference is untouched)."""
+    if rate <= 0.0 or not training:
+        return x
+    keep = 1.0 - rate
+    mask = torch.empty((x.shape[0],) + (1,) * (x.ndim - 1), dtype=x.dtype, device=x.device).bernoulli_(keep)
+    return x * mask / keep
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: int) -> None:
+
+class Block(nn.Module):
+    """Pre-norm transformer block (LayerNorm eps 1e-6, exact GELU); `drop_path` is this block's stochastic-depth
+    rate (training only)."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: int, drop_path: float = 0.0) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.attn = Attention(dim, heads)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = Mlp(dim, dim * mlp_ratio)
+        self.drop_path = drop_path
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        x = x + drop_path(self.attn(self.norm1(x)), self.drop_path, self.training)
+        return x + drop_path(self.mlp(self.norm2(x)), self.drop_path, self.training)
 
 
 class ViTEncoder(nn.Module):
@@ -80,7 +92,9 @@ class ViTEncoder(nn.Module):
         self.patch_embed = PatchEmbed(c, cfg.patch_size, cfg.patch_padding)
         self.pos_embed = nn.Parameter(torch.zeros(1, hp * wp + 1, c))
         self.task_tokens = nn.Parameter(torch.zeros(1, cfg.num_task_tokens, c))
-        self.blocks = nn.ModuleList(Block(c, cfg.num_heads, cfg.mlp_ratio) for _ in range(cfg.depth))
+        # ViTPose's stochastic-depth decay rule: block i drops with rate i/(depth−1) · drop_path_rate.
+        rates = [cfg.drop_path_rate * i / max(cfg.depth - 1, 1) for i in range(cfg.depth)]
+        self.blocks = nn.ModuleList(Block(c, cfg.num_heads, cfg.mlp_ratio, r) for r in rates)
         self.last_norm = nn.LayerNorm(c, eps=1e-6)
         self.reset_parameters()
 

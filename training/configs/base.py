@@ -18,6 +18,10 @@ TOP20 = TOP10 + ("UBody", "PW3D", "EgoBody_Kinect", "MPI_INF_3DHP", "RICH", "MuC
 TOP32 = TOP20 + ("MPII", "Human36M", "OCHuman", "CHI3D", "RenBody_HiRes", "MTP", "HumanSC3D", "RenBody", "FIT3D",
                  "Talkshow", "SSP3D", "LSPET")
 CONFIG_DIR = Path(__file__).resolve().parent
+# Every deliberate fix of the reference's behaviour: True = fixed (default), False = the reference.
+REFERENCE_FLAGS = ("supervise_2d_only", "one_eyeball_map", "pw3d_smplx_joint_targets", "talkshow_right_hand",
+                   "part_relative_depth", "restore_schedule_on_resume", "agora_kids_neutral_betas",
+                   "boxes_from_keypoints", "resample_each_epoch")
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,7 @@ class TrainConfig:
     model_size: dict = field(default_factory=dict)  # custom: ModelConfig sizes {"embed_dim", "depth", "num_heads", …}
     pretrained_backbone: str = ""  # ViTPose checkpoint ('state_dict' with backbone.* keys); "" = random init
     init_checkpoint: str = ""  # start from these SMPLer-X weights at epoch 0 (fine-tuning: the reference's start_over)
+    drop_path_rate: float = 0.1  # ViT stochastic depth in training (body_encoder_*.py: S .1, B .3, L .5, H .55)
     # data
     trainsets: tuple = TOP32
     data_root: str = "dataset"  # holds preprocessed_datasets/ and one folder per dataset
@@ -36,7 +41,8 @@ class TrainConfig:
     data_strategy: str = "balance"  # balance | concat | weighted
     total_data_len: int = 4_500_000  # samples per epoch for balance/weighted
     dataset_weights: tuple = ()  # weighted: one weight per trainset
-    resample_each_epoch: bool = True  # balance: fresh subset of large sets each epoch (False = reference)
+    resample_each_epoch: bool = True  # balance: fresh subset of large sets each epoch (False = reference, the
+    # default of the smpler_x_* configs)
     sample_intervals: dict = field(default_factory=dict)  # per-dataset override of the HumanData interval
     no_aug: bool = False  # disable augmentation
     num_workers: int = 2  # DataLoader workers per process
@@ -49,7 +55,8 @@ class TrainConfig:
     encoder_lr_scale: float = 1.0  # encoder LR = lr × this; < 1 keeps a pretrained encoder while new heads learn (demo)
     grad_clip: float = 0.0  # max grad norm; 0 = off (reference)
     bf16: bool = False  # autocast the network in bfloat16 (the SMPL-X layer stays float32)
-    syncbn: bool = True  # SyncBatchNorm over all ranks (GPU only)
+    syncbn: bool = True  # SyncBatchNorm (GPU only)
+    syncbn_per_node: bool = True  # one SyncBN group per node as the reference (LOCAL_WORLD_SIZE); False = global
     seed: int = 2023
     max_iters: int = 0  # stop after this many iterations in total (0 = run all epochs); for tests and smoke runs
     # loss weights (spec §5)
@@ -63,6 +70,22 @@ class TrainConfig:
     print_iters: int = 100
     save_iters: int = 0  # also checkpoint every this many iterations (0 = once per epoch)
     testset: str = "EHF"
+    # fixes of the reference's bugs: True = the project's fix, False = the reference (training/README.md)
+    supervise_2d_only: bool = True  # 2D-only keypoints supervise the 2D heads (reference: masked by depth > 0)
+    one_eyeball_map: bool = True  # GT eyeball slots 67/68 use the prediction's map (reference: swapped)
+    pw3d_smplx_joint_targets: bool = True  # 3DPW 2D targets in 137 order (reference: SMPL order copied into slots)
+    talkshow_right_hand: bool = True  # Talkshow right hand from right_hand_pose (reference: the left hand's)
+    part_relative_depth: bool = True  # keypoint depth of hands/face wrist/neck-relative, 0.3 m (reference: root, 2 m)
+    restore_schedule_on_resume: bool = True  # resume continues the cosine (reference: restarts at the maximum LR)
+    agora_kids_neutral_betas: bool = True  # AGORA kids use betas_neutral (reference: the gendered betas)
+    boxes_from_keypoints: bool = True  # HumanData files without hand/face boxes get them from keypoints
+    # (reference: those boxes are invalid)
+    reference_behaviour: bool = False  # True sets every fix above and resample_each_epoch to the reference's
+
+    def __post_init__(self) -> None:
+        if self.reference_behaviour:
+            for name in REFERENCE_FLAGS:
+                object.__setattr__(self, name, False)
 
     def to_dict(self) -> dict:
         """Plain types (lists for tuples) so a checkpoint holding it loads with weights_only=True."""

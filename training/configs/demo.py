@@ -22,6 +22,7 @@ OVERRIDES = {
     "variant": "custom",
     "model_size": {"embed_dim": 128, "depth": 4, "num_heads": 4, "box_width": 32},
     "pretrained_backbone": "",
+    "drop_path_rate": 0.0,
     "trainsets": ("UP3D",),
     "data_strategy": "balance",
     "total_data_len": 80000,

@@ -4,6 +4,8 @@ OVERRIDES = {
     "variant": "l32",
     "trainsets": TOP10,
     "total_data_len": 1500000,
+    "drop_path_rate": 0.5,  # body_encoder_*.py: stochastic depth of the ViT
+    "resample_each_epoch": False,  # the reference's fixed balanced subset
     "train_batch_size": 32,
     "pretrained_backbone": "pretrained_models/vitpose_large.pth",
 }

@@ -5,6 +5,7 @@ OVERRIDES = {
     "variant": "custom",
     "model_size": {"embed_dim": 96, "depth": 2, "num_heads": 4, "box_width": 64},
     "pretrained_backbone": "",
+    "drop_path_rate": 0.0,
     "trainsets": ("UP3D", "LSPET"),
     "data_strategy": "balance",
     "total_data_len": 16,

@@ -24,6 +24,7 @@ from typing import Protocol
 import numpy as np
 
 from ..augment import Aug, crop_image, sample_aug
+from ..fidelity import DataFlags
 from ..targets import build_targets
 
 log = logging.getLogger(__name__)
@@ -79,15 +80,17 @@ class SampleDataset:
         body_model_dir: SMPL-X model directory for the per-sample forward.
         train: training samples (augmentation + targets) or test samples (plain crop + record).
         augment: False reproduces `cfg.no_aug` in training.
+        flags: the project's fixes or the reference's behaviour in the targets.
     """
 
     def __init__(self, source: RecordSource, body_model_dir: str | Path, train: bool = True,
-                 augment: bool = True) -> None:
+                 augment: bool = True, flags: DataFlags = DataFlags()) -> None:
         self.source = source
         self.name = source.name
         self.body_model_dir = str(body_model_dir)
         self.train = train
         self.augment = augment
+        self.flags = flags
 
     def __len__(self) -> int:
         return len(self.source)
@@ -105,7 +108,7 @@ class SampleDataset:
         crop, img2bb, bb2img = crop_image(img, rec["bbox"], aug)
         out = {"img": np.ascontiguousarray(crop.transpose(2, 0, 1) / 255.0, dtype=np.float32)}
         if self.train:
-            out.update(build_targets(rec, aug, img2bb, body_model(self.body_model_dir)))
+            out.update(build_targets(rec, aug, img2bb, body_model(self.body_model_dir), self.flags))
         else:
             out.update(bb2img=bb2img, img2bb=img2bb, index=np.int64(i))
         return out

@@ -6,11 +6,12 @@ fixed image size, camera, sample interval, flags).
 
 Deliberate differences from the reference:
 - Talkshow: the reference supervises the right hand with the *left* hand pose (`rhand_pose = lhand_pose`); here
-  the right hand uses `right_hand_pose`.
+  the right hand uses `right_hand_pose` (`DataFlags.talkshow_right_hand`).
+- The ground-truth eyeball slots follow the prediction's map (`DataFlags.one_eyeball_map`, see `training.joints`).
 - The keypoint confidence channel is ignored as in the reference, but a record whose body box is empty after
   clipping or whose 3D keypoints hold NaN is dropped with a count in the log (the reference drops silently).
 - A file without `{lhand,rhand,face}_bbox_xywh` gets those boxes from its 2D keypoints (the reference marked
-  them invalid).
+  them invalid; `DataFlags.boxes_from_keypoints`).
 - Nothing is cached: records are built on demand from the loaded arrays (the reference's cache pickled the whole
   parameter dict once per record, spec §3.4).
 """
@@ -24,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from ..augment import boxes_from_keypoints, process_bbox, xywh_to_xyxy
-from ..joints import NUM_JOINTS, SMPLX_TO_137
+from ..fidelity import DataFlags
+from ..joints import NUM_JOINTS, SMPLX_TO_137, SMPLX_TO_137_REFERENCE_GT
 from .base import require_files
 
 log = logging.getLogger(__name__)
@@ -93,13 +95,15 @@ DATA: dict[str, HumanDataSpec] = {s.name: s for s in [
     _spec("OCHuman", ["eft_ochuman.npz"]),
     _spec("CHI3D", [f"CHI3D_train_230511_1492_{k}.npz" for k in (0, 1)], img_dir="", img_shape=(900, 900)),
     _spec("RenBody_HiRes", [f"renbody_train_highrescam_230517_399_{k}_fix_betas.npz" for k in (0, 1)],
-          ["renbody_test_highrescam_230517_78_0_fix_betas.npz"], train_interval=5, test_interval=10,
-          params_to_3d=True),
+          ["renbody_test_highrescam_230517_78_0_fix_betas.npz"], img_dir="RenBody", train_interval=5,
+          test_interval=10, params_to_3d=True),  # images under dataset/RenBody, as the reference
     _spec("MTP", ["mtp_smplx_train.npz"]),
-    _spec("HumanSC3D", [f"HumanSC3D_train_230511_2752_{k}.npz" for k in (0, 1, 2)], img_shape=(900, 900)),
+    _spec("HumanSC3D", [f"HumanSC3D_train_230511_2752_{k}.npz" for k in (0, 1, 2)], img_dir="",
+          img_shape=(900, 900)),  # image paths already start with the set's folder
     _spec("RenBody", [f"renbody_train_230525_399_{k}.npz" for k in range(10)],
           [f"renbody_test_230525_78_{k}.npz" for k in (0, 1)], params_to_3d=True),
-    _spec("FIT3D", [f"FIT3D_train_230511_1504_{k}.npz" for k in range(6)], img_shape=(900, 900), train_interval=10),
+    _spec("FIT3D", [f"FIT3D_train_230511_1504_{k}.npz" for k in range(6)], img_dir="", img_shape=(900, 900),
+          train_interval=10),  # image paths already start with the set's folder
     _spec("Talkshow", [f"talkshow_smplx_{k}.npz" for k in ("chemistry", "conan", "oliver", "seth")],
           train_interval=10),
     _spec("SSP3D", ["ssp3d_230525_311.npz"], img_shape=(512, 512)),
@@ -195,6 +199,7 @@ class HumanData:
         model_dir: SMPL-X model directory (for `hands_mean` of flat-hand-mean files).
         interval: override of the spec's sample interval.
         img_root: override of `<data_root>/<spec.img_dir>`.
+        flags: the project's fixes or the reference's behaviour.
 
     Raises:
         FileNotFoundError: naming every expected npz that is absent.
@@ -203,8 +208,9 @@ class HumanData:
 
     def __init__(self, spec: HumanDataSpec, data_root: str | Path, split: str = "train",
                  model_dir: str | Path | None = None, interval: int | None = None,
-                 img_root: str | Path | None = None) -> None:
-        self.spec, self.name, self.split = spec, spec.name, split
+                 img_root: str | Path | None = None, flags: DataFlags = DataFlags()) -> None:
+        self.spec, self.name, self.split, self.flags = spec, spec.name, split, flags
+        self.gt_map = SMPLX_TO_137 if flags.one_eyeball_map else SMPLX_TO_137_REFERENCE_GT
         names = spec.train if split == "train" else spec.test
         if not names:
             raise ValueError(f"{spec.name} has no {split} split in SMPLer-X")
@@ -258,13 +264,16 @@ class HumanData:
         f = self.files[fi]
         h, w = self._img_shape(f, i)
         mask = (f.mask3d if f.mask3d is not None else f.mask2d)
-        valid = np.asarray(mask, np.float32)[SMPLX_TO_137] if len(mask) > 143 else np.zeros(NUM_JOINTS, np.float32)
-        kp2d = np.concatenate([f.kp2d.row(i)[SMPLX_TO_137, :2], valid[:, None]], 1)
+        m = self.gt_map
+        valid = np.asarray(mask, np.float32)[m] if len(mask) > 143 else np.zeros(NUM_JOINTS, np.float32)
+        kp2d = np.concatenate([f.kp2d.row(i)[m, :2], valid[:, None]], 1)
         kp3d = None
         if f.kp3d is not None:
-            kp3d = np.concatenate([f.kp3d.row(i)[SMPLX_TO_137, :3], valid[:, None]], 1)
+            kp3d = np.concatenate([f.kp3d.row(i)[m, :3], valid[:, None]], 1)
         params, pvalid = self._params(f, i)
-        boxes = boxes_from_keypoints(kp2d, w, h) if any(a is None for a in f.boxes.values()) else {}
+        boxes = {}
+        if any(a is None for a in f.boxes.values()) and self.flags.boxes_from_keypoints:
+            boxes = boxes_from_keypoints(kp2d, w, h)
         for part, arr in f.boxes.items():
             if arr is None:  # no box key in the file: keep the box made from the keypoints
                 continue
@@ -299,6 +308,8 @@ class HumanData:
             if f.kind == "smpl":
                 lhand = rhand = jaw = None
                 expr = None
+        if self.name == "Talkshow" and not self.flags.talkshow_right_hand:
+            rhand = lhand  # the reference's `rhand_pose = lhand_pose`
         if self.hands_mean is not None:
             lhand = None if lhand is None else lhand - self.hands_mean[0]
             rhand = None if rhand is None else rhand - self.hands_mean[1]

@@ -7,8 +7,9 @@ Hand4Whole) on the file layouts of training_spec.md §2.1 and §3.5.7, turning e
 Deliberate differences from the reference:
 - 3DPW training: the reference copied SMPL-order joints into 137-order slots (`joint_img[:22] = smpl_joint_img[:22]`,
   spec §2.2), so most 2D body targets were wrong. Here 2D/3D targets are the SMPL-X joints of the converted
-  parameters, like UBody and Human3.6M.
-- AGORA kids: the reference used `betas` (not `betas_neutral`) for kids ("bug?"); here `betas_neutral` when present.
+  parameters, like UBody and Human3.6M (`DataFlags.pw3d_smplx_joint_targets`; off = the slot copy).
+- AGORA kids: the reference used `betas` (not `betas_neutral`) for kids ("bug?"); here `betas_neutral` when present
+  (`DataFlags.agora_kids_neutral_betas`).
 - UBody hand boxes use the common `process_bbox(…, 1.2)` instead of the reference's `resize_bbox(0.65)` on
   the annotation boxes (both give a 1.2× enlarged box of the hand; ours is also forced to 3:4 like every other set).
 """
@@ -24,6 +25,7 @@ import numpy as np
 from ..augment import apply_affine, process_bbox, xywh_to_xyxy
 from ..joints import (AGORA_NUM_JOINTS, COCO_WHOLEBODY_NAMES, FEET_137, MPII_NAMES, PARTS, ROT_ANKLES_WRISTS,
                       SMPLX_TO_137, to_137)
+from ..fidelity import DataFlags
 from .base import require_files
 
 log = logging.getLogger(__name__)
@@ -35,9 +37,13 @@ def _read_json(path: Path):
         return json.load(f)
 
 
-def _params_from_osx(sp: dict) -> tuple[dict, dict]:
+def _params_from_osx(sp: dict, ann: dict | None = None) -> tuple[dict, dict]:
     """OSX `smplx_param` dict (root_pose, body_pose, lhand_pose, rhand_pose, jaw_pose, shape, expr, trans,
-    optional *_valid flags) → record params and per-part validity."""
+    optional *_valid flags) → record params and per-part validity.
+
+    A part is valid when its pose is present and its flag is set: the fit's own `*_valid`, else the COCO-WholeBody
+    annotation's `lefthand_valid` / `righthand_valid` / `face_valid` (`ann`, as the reference's MSCOCO and UBody),
+    else presence alone (sets without such flags)."""
     def arr(k, n):
         v = sp.get(k)
         return np.zeros(n, np.float32) if v is None else np.asarray(v, np.float32).reshape(-1)[:n]
@@ -45,10 +51,16 @@ def _params_from_osx(sp: dict) -> tuple[dict, dict]:
     params = {"root_pose": arr("root_pose", 3), "body_pose": arr("body_pose", 63), "lhand_pose": arr("lhand_pose", 45),
               "rhand_pose": arr("rhand_pose", 45), "jaw_pose": arr("jaw_pose", 3), "shape": arr("shape", 10),
               "expr": arr("expr", 10), "trans": arr("trans", 3)}
+    ann = ann or {}
+
+    def flag(own: str, coco: str) -> bool:
+        return bool(sp[own]) if own in sp else bool(ann.get(coco, True))
+
+    face = "jaw_pose" in sp and "expr" in sp and flag("face_valid", "face_valid")
     valid = {"root": 1.0, "body": 1.0, "shape": float(np.any(params["shape"])),
-             "lhand": float(sp.get("lhand_valid", "lhand_pose" in sp)),
-             "rhand": float(sp.get("rhand_valid", "rhand_pose" in sp)),
-             "jaw": float(sp.get("face_valid", "jaw_pose" in sp)), "expr": float(sp.get("face_valid", "expr" in sp))}
+             "lhand": float("lhand_pose" in sp and flag("lhand_valid", "lefthand_valid")),
+             "rhand": float("rhand_pose" in sp and flag("rhand_valid", "righthand_valid")),
+             "jaw": float(face), "expr": float(face)}
     return params, valid
 
 
@@ -96,7 +108,7 @@ class MSCOCO(_ListSource):
 
     name = "MSCOCO"
 
-    def __init__(self, data_root, split="train", model_dir=None) -> None:
+    def __init__(self, data_root, split="train", model_dir=None, flags: DataFlags = DataFlags()) -> None:
         root = Path(data_root) / "MSCOCO"
         tag = "train" if split == "train" else "val"
         ann_path = root / "annotations" / f"coco_wholebody_{tag}_v1.0.json"
@@ -114,7 +126,7 @@ class MSCOCO(_ListSource):
             if box is None:
                 continue
             fit = fits.get(str(ann["id"]))
-            params, pvalid = _params_from_osx(fit["smplx_param"]) if fit else (None, {})
+            params, pvalid = _params_from_osx(fit["smplx_param"], ann) if fit else (None, {})
             self.records.append({
                 "img_path": str(root / "images" / f"{tag}2017" / im["file_name"]), "img_shape": (h, w), "bbox": box,
                 "kp2d": _wholebody_kp2d(ann), "kp3d": None, "smplx": params, "smplx_valid": pvalid,
@@ -131,7 +143,7 @@ class MPII(_ListSource):
 
     name = "MPII"
 
-    def __init__(self, data_root, split="train", model_dir=None) -> None:
+    def __init__(self, data_root, split="train", model_dir=None, flags: DataFlags = DataFlags()) -> None:
         if split != "train":
             raise ValueError("MPII has no test split in SMPLer-X")
         root = Path(data_root) / "MPII" / "data"
@@ -163,12 +175,18 @@ class MPII(_ListSource):
 
 class UBody(_ListSource):
     """UBody per-scene annotations (`UBody/annotations/<scene>/{keypoint,smplx}_annotation.json`,
-    images `UBody/images/`, `UBody/splits/intra_scene_test_list.npy`); targets are the projected SMPL-X pseudo-GT
-    joints (spec §2.2)."""
+    images `UBody/images/<scene>/`, `UBody/splits/intra_scene_test_list.npy`); targets are the projected SMPL-X
+    pseudo-GT joints (spec §2.2).
+
+    Selection as the reference's `UBody_Part.load_data`, per scene: a 1-based counter over *all* annotations keeps
+    every `interval`-th one (10 train, 100 test) before any filter; then the split (video in the test list or not),
+    the image on disk, `iscrowd`, `num_keypoints == 0`, `valid_label == 0`, a missing fit and an empty box drop it.
+    Hand and face validity come from the annotation (`lefthand_valid`, `righthand_valid`, `face_valid`)."""
 
     name = "UBody"
 
-    def __init__(self, data_root, split="train", model_dir=None, interval: int | None = None) -> None:
+    def __init__(self, data_root, split="train", model_dir=None, interval: int | None = None,
+                 flags: DataFlags = DataFlags()) -> None:
         root = Path(data_root) / "UBody"
         split_file = root / "splits" / "intra_scene_test_list.npy"
         require_files(self.name, [split_file, root / "annotations"], "UBody annotations and splits (OSX layout)")
@@ -180,51 +198,67 @@ class UBody(_ListSource):
             require_files(self.name, [kp_path, sx_path])
             db, fits = _read_json(kp_path), _read_json(sx_path)
             images = {im["id"]: im for im in db["images"]}
-            kept = 0
-            for ann in db["annotations"]:
-                im = images[ann["image_id"]]
-                video = im["file_name"].split("/")[-2].split("_Trim")[0]
-                if (video in test_videos) != (split != "train") or not ann.get("valid_label", 1):
+            for count, ann in enumerate(db["annotations"], start=1):
+                if count % step:
                     continue
-                if kept % step:
-                    kept += 1
-                    continue
-                kept += 1
-                w, h = im["width"], im["height"]
-                box = process_bbox(np.asarray(ann["bbox"], np.float32), w, h, 1.25)
-                fit = fits.get(str(ann["id"]))
-                if box is None or fit is None:
-                    continue
-                params, pvalid = _params_from_osx(fit["smplx_param"])
-                kp = _wholebody_kp2d(ann)
-                face = kp[PARTS["face"]]
-                fv = face[:, 2] > 0
-                fbox = None
-                if fv.sum() > 2:
-                    lo, hi = face[fv, :2].min(0), face[fv, :2].max(0)
-                    fbox = _part_box([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]], True, w, h)
-                rec = {"img_path": str(root / "images" / im["file_name"]), "img_shape": (h, w), "bbox": box,
-                       "kp2d": kp, "kp3d": None, "smplx": params, "smplx_valid": pvalid, "cam": _cam(fit["cam_param"]),
-                       "targets_from_smplx": True, "dataset": self.name,
-                       "boxes": {"lhand": _part_box(ann.get("lefthand_box"), ann.get("lefthand_valid"), w, h),
-                                 "rhand": _part_box(ann.get("righthand_box"), ann.get("righthand_valid"), w, h),
-                                 "face": fbox}}
-                if split != "train":
-                    rec["gt"] = {"kind": "smplx_params", "gender": "neutral", "in_image": True}
-                self.records.append(rec)
+                rec = self._record(root / "images" / scene.name, ann, images[ann["image_id"]], fits, test_videos,
+                                   split)
+                if rec is not None:
+                    self.records.append(rec)
         log.info("UBody %s: %d records", split, len(self.records))
+
+    def _record(self, img_dir: Path, ann: dict, im: dict, fits: dict, test_videos: set, split: str) -> dict | None:
+        """One annotation → record, or None when the reference's filters drop it."""
+        file_name = im["file_name"].lstrip("/")
+        video = file_name.split("/")[-2].split("_Trim")[0]
+        img_path = img_dir / file_name
+        if (video in test_videos) != (split != "train") or not img_path.exists():
+            return None
+        if ann.get("iscrowd", 0) or ann.get("num_keypoints", 1) == 0:
+            return None
+        fit = fits.get(str(ann["id"]))
+        if not ann.get("valid_label", 1) or fit is None:
+            return None
+        w, h = im["width"], im["height"]
+        box = process_bbox(np.asarray(ann["bbox"], np.float32), w, h, 1.25)
+        if box is None:
+            return None
+        params, pvalid = _params_from_osx(fit["smplx_param"], ann)
+        kp = _wholebody_kp2d(ann)
+        face = kp[PARTS["face"]]
+        fv = face[:, 2] > 0
+        fbox = None
+        if ann.get("face_valid", True) and fv.sum() > 2:
+            lo, hi = face[fv, :2].min(0), face[fv, :2].max(0)
+            fbox = _part_box([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]], True, w, h)
+        rec = {"img_path": str(img_path), "img_shape": (h, w), "bbox": box,
+               "kp2d": kp, "kp3d": None, "smplx": params, "smplx_valid": pvalid, "cam": _cam(fit["cam_param"]),
+               "targets_from_smplx": True, "dataset": self.name,
+               "boxes": {"lhand": _part_box(ann.get("lefthand_box"), ann.get("lefthand_valid"), w, h),
+                         "rhand": _part_box(ann.get("righthand_box"), ann.get("righthand_valid"), w, h),
+                         "face": fbox}}
+        if split != "train":
+            rec["gt"] = {"kind": "smplx_params", "gender": "neutral", "protocol": "ubody"}
+        return rec
 
 
 class AGORA(_ListSource):
     """AGORA with the OSX pre-crops (`AGORA/data/AGORA_{train,validation}_fix_betas.json`, per-annotation joint /
-    vertex json files, SMPL-X pkl, and `3840x2160/<split>_crop/<image>_ann_id_<id>.{png,json}` crops)."""
+    vertex json files, SMPL-X pkl, and `3840x2160/<split>_crop/<image>_ann_id_<id>.{png,json}` crops).
+
+    Split "test" is the server's test set: the detections of `AGORA_test_bbox.json` and their pre-crops
+    `3840x2160/test_crop/<image>_pid_<k>.{png,json}` (a missing crop json is skipped, as the reference); no GT."""
 
     name = "AGORA"
 
-    def __init__(self, data_root, split="train", model_dir=None) -> None:
+    def __init__(self, data_root, split="train", model_dir=None, flags: DataFlags = DataFlags()) -> None:
         from core.body.files import load_pickle
 
         root = Path(data_root) / "AGORA" / "data"
+        if split == "test":
+            self.records = self._test_records(root)
+            log.info("AGORA test: %d records", len(self.records))
+            return
         tag = "train" if split == "train" else "validation"
         ann_path = root / f"AGORA_{tag}_fix_betas.json"
         require_files(self.name, [ann_path], "AGORA json of OSX's AGORA preparation (tool/AGORA)")
@@ -251,7 +285,8 @@ class AGORA(_ListSource):
             kp2d = np.concatenate([full2[SMPLX_TO_137], valid[:, None]], 1)
             kp3d = np.concatenate([full3[SMPLX_TO_137], valid[:, None]], 1)
             p = load_pickle(root / ann["smplx_param_path"])
-            betas = p.get("betas_neutral", p.get("betas"))
+            kid_betas = ann.get("kid") and not flags.agora_kids_neutral_betas  # the reference's "bug?"
+            betas = p.get("betas") if kid_betas else p.get("betas_neutral", p.get("betas"))
             params = {"root_pose": p["global_orient"], "body_pose": p["body_pose"], "lhand_pose": p["left_hand_pose"],
                       "rhand_pose": p["right_hand_pose"], "jaw_pose": p["jaw_pose"], "expr": p["expression"],
                       "shape": np.asarray(betas, np.float32).reshape(-1)[:10], "trans": p.get("transl", np.zeros(3))}
@@ -276,6 +311,28 @@ class AGORA(_ListSource):
         log.info("AGORA %s: %d records", split, len(self.records))
 
 
+    def _test_records(self, root: Path) -> list[dict]:
+        path = root / "AGORA_test_bbox.json"
+        require_files(self.name, [path], "AGORA test detections of OSX (AGORA_test_bbox.json)")
+        records = []
+        for filename, people in _read_json(path).items():
+            stem = filename[:-4]
+            for pid in range(len(people)):
+                crop_png = root / "3840x2160" / "test_crop" / f"{stem}_pid_{pid}.png"
+                crop_json = crop_png.with_suffix(".json")
+                if not crop_json.exists():
+                    continue
+                info = _read_json(crop_json)
+                h, w = int(info["resized_height"]), int(info["resized_width"])
+                records.append({"img_path": str(crop_png), "img_shape": (h, w),
+                                "bbox": process_bbox(np.array([0, 0, w, h]), w, h, 1.0), "boxes": {},
+                                "dataset": self.name,
+                                "agora_test": {"image": stem, "person_idx": pid,
+                                               "img2bb_from_orig": np.asarray(info["img2bb_trans"],
+                                                                              np.float64).reshape(2, 3)}})
+        return records
+
+
 class Human36M(_ListSource):
     """Human3.6M (`Human36M/annotations/Human36M_subject{S}_{data,camera,joint_3d,SMPLX_NeuralAnnot}.json`,
     images `Human36M/images/`); targets are the projected SMPL-X NeuralAnnot joints."""
@@ -283,7 +340,7 @@ class Human36M(_ListSource):
     name = "Human36M"
     TRAIN_SUBJECTS, TEST_SUBJECTS = (1, 5, 6, 7, 8), (9, 11)
 
-    def __init__(self, data_root, split="train", model_dir=None) -> None:
+    def __init__(self, data_root, split="train", model_dir=None, flags: DataFlags = DataFlags()) -> None:
         root = Path(data_root) / "Human36M"
         subjects = self.TRAIN_SUBJECTS if split == "train" else self.TEST_SUBJECTS
         self.records = []
@@ -326,7 +383,7 @@ class PW3D(_ListSource):
 
     name = "PW3D"
 
-    def __init__(self, data_root, split="train", model_dir=None) -> None:
+    def __init__(self, data_root, split="train", model_dir=None, flags: DataFlags = DataFlags()) -> None:
         root = Path(data_root) / "PW3D" / "data"
         path = root / f"3DPW_{'train' if split == 'train' else 'test'}.json"
         require_files(self.name, [path], "3DPW json of the Hand4Whole/OSX layout")
@@ -348,7 +405,8 @@ class PW3D(_ListSource):
             rec = {"img_path": str(root / "imageFiles" / im["sequence"] / im["file_name"]), "img_shape": (h, w),
                    "bbox": box, "kp2d": None, "kp3d": None, "smplx": params,
                    "smplx_valid": {"root": 1.0, "body": 1.0}, "cam": _cam(im["cam_param"]),
-                   "targets_from_smplx": True, "boxes": {}, "dataset": self.name}
+                   "targets_from_smplx": True, "boxes": {}, "dataset": self.name,
+                   "smpl_order_slots": split == "train" and not flags.pw3d_smplx_joint_targets}
             if split != "train":
                 rec["gt"] = {"kind": "smpl_params", "gender": sp.get("gender", "neutral"),
                              "pose": np.asarray(sp["pose"], np.float32), "shape": np.asarray(sp["shape"], np.float32),
@@ -392,7 +450,7 @@ class EHF(_ListSource):
 
     name = "EHF"
 
-    def __init__(self, data_root, split="test", model_dir=None) -> None:
+    def __init__(self, data_root, split="test", model_dir=None, flags: DataFlags = DataFlags()) -> None:
         root = Path(data_root) / "EHF" / "data"
         path = root / "EHF.json"
         require_files(self.name, [path], "EHF.json with body/hand/face boxes (OSX layout)")
