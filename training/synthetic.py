@@ -403,8 +403,9 @@ def write_h36m(data_root, model_dir, n: int = 4, seed: int = 0, subject: int = 1
     return b
 
 
-def write_agora(data_root, model_dir, n: int = 3, seed: int = 0, split: str = "train") -> Bodies:
-    """AGORA in OSX's layout with 512×384 pre-crops of (never written) 3840×2160 frames."""
+def write_agora(data_root, model_dir, n: int = 3, seed: int = 0, split: str = "train", kids: tuple = ()) -> Bodies:
+    """AGORA in OSX's layout with 512×384 pre-crops of (never written) 3840×2160 frames; the people in `kids` are
+    marked `kid` and get gendered `betas` that differ from their `betas_neutral` (the ones the meshes use)."""
     import pickle
 
     import cv2
@@ -435,6 +436,8 @@ def write_agora(data_root, model_dir, n: int = 3, seed: int = 0, split: str = "t
         _write_json(root / rel["verts"], b.vertices[i].tolist())
         p = {k: v[i].reshape(1, -1) for k, v in b.params.items()}
         p["betas_neutral"] = p["betas"]
+        if i in kids:
+            p["betas"] = p["betas"] + 0.5
         prm_path = root / f"annot/{tag}/{i}_smplx.pkl"
         with open(prm_path, "wb") as f:
             pickle.dump(p, f, protocol=4)
@@ -444,9 +447,35 @@ def write_agora(data_root, model_dir, n: int = 3, seed: int = 0, split: str = "t
                      "rhand_bbox": boxes["rhand_bbox_xywh"][:4].tolist(),
                      "face_bbox": boxes["face_bbox_xywh"][:4].tolist(), "smplx_joints_2d_path": rel["j2d"],
                      "smplx_joints_3d_path": rel["j3d"], "smplx_verts_path": rel["verts"],
-                     "smplx_param_path": f"annot/{tag}/{i}_smplx.pkl", "gender": "neutral", "kid": False,
+                     "smplx_param_path": f"annot/{tag}/{i}_smplx.pkl", "gender": "neutral", "kid": i in kids,
                      "is_valid": True})
     _write_json(root / f"AGORA_{tag}_fix_betas.json", {"images": images, "annotations": anns})
+    return b
+
+
+def write_agora_test(data_root, model_dir, n: int = 2, seed: int = 0) -> Bodies:
+    """AGORA's server test set in OSX's layout: `AGORA_test_bbox.json` (detections per 3840×2160 frame, here all
+    people in one frame) and the 512×384 pre-crops `3840x2160/test_crop/<frame>_pid_<k>.{png,json}`."""
+    import cv2
+
+    from core.crop import crop_transform, process_bbox
+
+    rng = np.random.default_rng(seed)
+    root = Path(data_root) / "AGORA" / "data"
+    b = make_bodies(model_dir, n, rng, img_shape=(2160, 3840), focal=3000.0)
+    crop_dir = root / "3840x2160" / "test_crop"
+    crop_dir.mkdir(parents=True, exist_ok=True)
+    dets = []
+    for i in range(n):
+        boxes = boxes_from_keypoints(b.kp2d[i], b.img_shape)
+        x, y, w, h = boxes["bbox_xywh"][:4]
+        dets.append({"bbox": [float(x), float(y), float(x + w), float(y + h)]})
+        trans = crop_transform(process_bbox(boxes["bbox_xywh"][:4], 3840, 2160, 1.25))
+        crop = cv2.warpAffine(render(b, i, rng), trans, (384, 512), flags=cv2.INTER_LINEAR)
+        cv2.imwrite(str(crop_dir / f"ag_test_00000_pid_{i}.png"), crop)
+        _write_json(crop_dir / f"ag_test_00000_pid_{i}.json",
+                    {"img2bb_trans": trans.tolist(), "resized_height": 512, "resized_width": 384})
+    _write_json(root / "AGORA_test_bbox.json", {"ag_test_00000.png": dets})
     return b
 
 

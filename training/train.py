@@ -15,7 +15,7 @@ and every rank's RNG state, so a resumed run reproduces the uninterrupted run's 
 the saved `train_config`, not from the current flags.
 
 Deliberate differences from the reference: the cosine schedule and the step are restored on resume (the reference
-restarted the schedule at the maximum LR; `restore_schedule_on_resume=False` does too), every loss key is emitted
+restarted the cosine from the saved LR over the whole run; `restore_schedule_on_resume=False` does too), every loss key is emitted
 in every step (no `find_unused_parameters`), SyncBatchNorm only on GPU (one group per node as the reference when
 torchrun's LOCAL_WORLD_SIZE divides the world, else global), optional bf16 autocast and gradient clipping (off by
 default, as the reference), and the per-rank augmentation streams differ.
@@ -232,6 +232,19 @@ def load_resume(path: str | Path) -> dict:
     return obj
 
 
+def resume_schedule(cfg: TrainConfig, optimizer, scheduler, state: dict, total_steps: int):
+    """The LR schedule of a resumed run; `scheduler` was built on the fresh optimizer before it got its saved state.
+
+    `restore_schedule_on_resume`: the saved cosine continues where it stopped. Otherwise the reference's behaviour
+    (`common/base.py` builds the scheduler before loading the optimizer and never restores it): a new cosine over
+    the whole run whose recursive update starts from the LR saved in the optimizer, so the LR falls along a fresh,
+    full-length cosine from there instead of the remaining part of the old one.
+    """
+    if cfg.restore_schedule_on_resume:
+        scheduler.load_state_dict(state)
+    return scheduler
+
+
 # ---------------------------------------------------------------------------------------------- loop
 class _Logger:
     """Rank-0 text log, JSON-lines loss log and TensorBoard."""
@@ -314,10 +327,7 @@ def train(cfg: TrainConfig, resume: dict | None = None) -> Path:
         own = model.state_dict()
         model.load_state_dict({**{k: v for k, v in own.items() if k.startswith("smplx_layer.")}, **sd}, strict=True)
         optimizer.load_state_dict(resume["optimizer"])
-        if cfg.restore_schedule_on_resume:
-            scheduler.load_state_dict(resume["scheduler"])
-        else:  # the reference: a new cosine from the maximum LR (the optimizer state keeps `initial_lr`)
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=cfg.min_lr)
+        scheduler = resume_schedule(cfg, optimizer, scheduler, resume["scheduler"], total_steps)
         step = int(resume["step"])
         rng = resume["rng"]
         if len(rng) == world:

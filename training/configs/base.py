@@ -76,7 +76,8 @@ class TrainConfig:
     pw3d_smplx_joint_targets: bool = True  # 3DPW 2D targets in 137 order (reference: SMPL order copied into slots)
     talkshow_right_hand: bool = True  # Talkshow right hand from right_hand_pose (reference: the left hand's)
     part_relative_depth: bool = True  # keypoint depth of hands/face wrist/neck-relative, 0.3 m (reference: root, 2 m)
-    restore_schedule_on_resume: bool = True  # resume continues the cosine (reference: restarts at the maximum LR)
+    restore_schedule_on_resume: bool = True  # resume continues the cosine (reference: a new full-length cosine
+    # from the saved LR)
     agora_kids_neutral_betas: bool = True  # AGORA kids use betas_neutral (reference: the gendered betas)
     boxes_from_keypoints: bool = True  # HumanData files without hand/face boxes get them from keypoints
     # (reference: those boxes are invalid)
