@@ -392,3 +392,23 @@ def test_flag_restore_schedule_on_resume():
     ref, _ = run(3, state, TrainConfig(reference_behaviour=True))
     assert fixed.param_groups[0]["lr"] == pytest.approx(cosine(1e-3, 7), rel=1e-9)  # the uninterrupted run
     assert ref.param_groups[0]["lr"] == pytest.approx(cosine(cosine(1e-3, 4), 3), rel=1e-9)  # a fresh cosine
+
+
+def test_flag_uniform_part_boxes(tmp_path, mannequin_dir):
+    from training.datasets.osx import UBody
+
+    synthetic.write_ubody(tmp_path, mannequin_dir, n=2, seed=15, scenes=("Magic_show",))
+    ann = json.loads((tmp_path / "UBody" / "annotations" / "Magic_show" / "keypoint_annotation.json").read_text())
+    ann = ann["annotations"][0]
+    fixed = UBody(tmp_path, "train", interval=1).records[0]["boxes"]
+    ref = UBody(tmp_path, "train", interval=1, flags=REFERENCE).records[0]["boxes"]
+    x, y, w, h = ann["lefthand_box"]  # the reference: the annotation box scaled by 0.65 about its centre
+    cx, cy = x + w / 2, y + h / 2
+    np.testing.assert_allclose(ref["lhand"], [cx - 0.325 * w, cy - 0.325 * h, cx + 0.325 * w, cy + 0.325 * h],
+                               rtol=1e-5)
+    f = np.asarray(ann["face_kpts"]).reshape(-1, 3)
+    lo, hi = f[:, :2].min(0), f[:, :2].max(0)
+    c, half = (lo + hi) / 2, (hi - lo) / 2 * 1.2
+    np.testing.assert_allclose(ref["face"], np.concatenate([c - half, c + half]), rtol=1e-5)
+    fw, fh = fixed["lhand"][2] - fixed["lhand"][0], fixed["lhand"][3] - fixed["lhand"][1]
+    assert fw / fh == pytest.approx(0.75, rel=1e-3)  # the project's boxes are 3:4 like every other set

@@ -20,6 +20,7 @@ class DataFlags:
     part_relative_depth: bool = True
     agora_kids_neutral_betas: bool = True
     boxes_from_keypoints: bool = True
+    uniform_part_boxes: bool = True
 
     @classmethod
     def from_config(cls, cfg) -> "DataFlags":

@@ -150,8 +150,9 @@ class MeshEvaluator:
             if len(ids) < 3:
                 continue
             p21, g21 = self.hand_joints(pred, jp, left), self.hand_joints(gt, jg, left)
-            one = {"pve_hand": anchored(pred[ids], gt[ids], jp[wrist], jg[wrist]), "pa_pve_hand": pa(pred[ids], gt[ids]),
-                   "mpjpe_hand": anchored(p21, g21, p21[0], g21[0]), "pa_mpjpe_hand": pa(p21, g21)}
+            one = {"pve_hand": anchored(pred[ids], gt[ids], jp[wrist], jg[wrist]),
+                   "pa_pve_hand": pa(pred[ids], gt[ids]), "mpjpe_hand": anchored(p21, g21, p21[0], g21[0]),
+                   "pa_mpjpe_hand": pa(p21, g21)}
             side = "lhand" if left else "rhand"
             for k, v in one.items():
                 hands[k].append(v)

@@ -15,10 +15,10 @@ and every rank's RNG state, so a resumed run reproduces the uninterrupted run's 
 the saved `train_config`, not from the current flags.
 
 Deliberate differences from the reference: the cosine schedule and the step are restored on resume (the reference
-restarted the cosine from the saved LR over the whole run; `restore_schedule_on_resume=False` does too), every loss key is emitted
-in every step (no `find_unused_parameters`), SyncBatchNorm only on GPU (one group per node as the reference when
-torchrun's LOCAL_WORLD_SIZE divides the world, else global), optional bf16 autocast and gradient clipping (off by
-default, as the reference), and the per-rank augmentation streams differ.
+restarted the cosine from the saved LR over the whole run; `restore_schedule_on_resume=False` does too), every loss
+key is emitted in every step (no `find_unused_parameters`), SyncBatchNorm only on GPU (one group per node as the
+reference when torchrun's LOCAL_WORLD_SIZE divides the world, else global), optional bf16 autocast and gradient
+clipping (off by default, as the reference), and the per-rank augmentation streams differ.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ CONFIG_DIR = Path(__file__).resolve().parent
 # Every deliberate fix of the reference's behaviour: True = fixed (default), False = the reference.
 REFERENCE_FLAGS = ("supervise_2d_only", "one_eyeball_map", "pw3d_smplx_joint_targets", "talkshow_right_hand",
                    "part_relative_depth", "restore_schedule_on_resume", "agora_kids_neutral_betas",
-                   "boxes_from_keypoints", "resample_each_epoch")
+                   "boxes_from_keypoints", "uniform_part_boxes", "resample_each_epoch")
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,8 @@ class TrainConfig:
     agora_kids_neutral_betas: bool = True  # AGORA kids use betas_neutral (reference: the gendered betas)
     boxes_from_keypoints: bool = True  # HumanData files without hand/face boxes get them from keypoints
     # (reference: those boxes are invalid)
+    uniform_part_boxes: bool = True  # UBody hand/face boxes by process_bbox ×1.2 over labelled points (reference:
+    # resize_bbox 0.65 of the annotation box; face = min/max of all 68 points incl. unlabelled zeros)
     reference_behaviour: bool = False  # True sets every fix above and resample_each_epoch to the reference's
 
     def __post_init__(self) -> None:

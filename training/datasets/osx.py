@@ -11,7 +11,9 @@ Deliberate differences from the reference:
 - AGORA kids: the reference used `betas` (not `betas_neutral`) for kids ("bug?"); here `betas_neutral` when present
   (`DataFlags.agora_kids_neutral_betas`).
 - UBody hand boxes use the common `process_bbox(…, 1.2)` instead of the reference's `resize_bbox(0.65)` on
-  the annotation boxes (both give a 1.2× enlarged box of the hand; ours is also forced to 3:4 like every other set).
+  the annotation boxes (both give a 1.2× enlarged box of the hand; ours is also forced to 3:4 like every other set),
+  and the face box spans the labelled face keypoints (the reference: min/max over all 68, unlabelled zeros
+  included); `DataFlags.uniform_part_boxes=False` gives the reference's boxes.
 """
 
 from __future__ import annotations
@@ -69,6 +71,30 @@ def _part_box(box, valid, w, h, ratio=1.2):
         return None
     pb = process_bbox(np.asarray(box, np.float32), w, h, ratio)
     return None if pb is None else xywh_to_xyxy(pb)
+
+
+def _resize_box(xyxy, scale: float) -> np.ndarray:
+    """The reference's `resize_bbox`: scale an xyxy box about its centre (no clipping, no aspect change)."""
+    x0, y0, x1, y1 = np.asarray(xyxy, np.float32).reshape(4)
+    c, half = np.array([x0 + x1, y0 + y1]) / 2.0, np.array([x1 - x0, y1 - y0]) / 2.0 * scale
+    return np.concatenate([c - half, c + half]).astype(np.float32)
+
+
+def _ubody_reference_boxes(ann: dict) -> dict:
+    """UBody part boxes as the reference: annotation hand boxes × 0.65 ("1.5*0.8=1.2"), the face box = min/max of
+    all 68 face keypoints × 1.2; None where the annotation marks the part invalid."""
+    def hand(key, valid):
+        if not ann.get(valid):
+            return None
+        x, y, w, h = np.asarray(ann[key], np.float32).reshape(4)
+        return _resize_box([x, y, x + w, y + h], 0.65)
+
+    face = None
+    if ann.get("face_valid"):
+        kp = np.asarray(ann["face_kpts"], np.float32).reshape(-1, 3)
+        face = _resize_box([kp[:, 0].min(), kp[:, 1].min(), kp[:, 0].max(), kp[:, 1].max()], 1.2)
+    return {"lhand": hand("lefthand_box", "lefthand_valid"), "rhand": hand("righthand_box", "righthand_valid"),
+            "face": face}
 
 
 def _cam(cp: dict | None) -> dict | None:
@@ -202,12 +228,13 @@ class UBody(_ListSource):
                 if count % step:
                     continue
                 rec = self._record(root / "images" / scene.name, ann, images[ann["image_id"]], fits, test_videos,
-                                   split)
+                                   split, flags)
                 if rec is not None:
                     self.records.append(rec)
         log.info("UBody %s: %d records", split, len(self.records))
 
-    def _record(self, img_dir: Path, ann: dict, im: dict, fits: dict, test_videos: set, split: str) -> dict | None:
+    def _record(self, img_dir: Path, ann: dict, im: dict, fits: dict, test_videos: set, split: str,
+                flags: DataFlags) -> dict | None:
         """One annotation → record, or None when the reference's filters drop it."""
         file_name = im["file_name"].lstrip("/")
         video = file_name.split("/")[-2].split("_Trim")[0]
@@ -237,6 +264,8 @@ class UBody(_ListSource):
                "boxes": {"lhand": _part_box(ann.get("lefthand_box"), ann.get("lefthand_valid"), w, h),
                          "rhand": _part_box(ann.get("righthand_box"), ann.get("righthand_valid"), w, h),
                          "face": fbox}}
+        if not flags.uniform_part_boxes:
+            rec["boxes"] = _ubody_reference_boxes(ann)
         if split != "train":
             rec["gt"] = {"kind": "smplx_params", "gender": "neutral", "protocol": "ubody"}
         return rec
