@@ -275,7 +275,8 @@ class AGORA(_ListSource):
     """AGORA with the OSX pre-crops (`AGORA/data/AGORA_{train,validation}_fix_betas.json`, per-annotation joint /
     vertex json files, SMPL-X pkl, and `3840x2160/<split>_crop/<image>_ann_id_<id>.{png,json}` crops).
 
-    Split "test" is the server's test set: the detections of `AGORA_test_bbox.json` and their pre-crops
+    The body box is the whole pre-crop, unprocessed, as the reference's 4K setting. Split "test" is the server's
+    test set: the detections of `AGORA_test_bbox.json` and their pre-crops
     `3840x2160/test_crop/<image>_pid_<k>.{png,json}` (a missing crop json is skipped, as the reference); no GT."""
 
     name = "AGORA"
@@ -331,7 +332,7 @@ class AGORA(_ListSource):
                 lo, hi = np.clip(c.min(0), 0, [w - 1, h - 1]), np.clip(c.max(0), 0, [w - 1, h - 1])
                 boxes[part] = np.array([lo[0], lo[1], hi[0], hi[1]], np.float32) if np.all(hi > lo) else None
             rec = {"img_path": str(crop_png), "img_shape": (h, w),
-                   "bbox": process_bbox(np.array([0, 0, w, h]), w, h, 1.0), "kp2d": kp2d, "kp3d": kp3d, "smplx": params,
+                   "bbox": np.array([0, 0, w, h], np.float32), "kp2d": kp2d, "kp3d": kp3d, "smplx": params,
                    "smplx_valid": {"root": 1.0, "body": 1.0, "lhand": 1.0, "rhand": 1.0, "jaw": 1.0, "expr": 1.0,
                                    "shape": 1.0}, "cam": None, "boxes": boxes, "dataset": self.name}
             if split != "train":
@@ -354,7 +355,7 @@ class AGORA(_ListSource):
                 info = _read_json(crop_json)
                 h, w = int(info["resized_height"]), int(info["resized_width"])
                 records.append({"img_path": str(crop_png), "img_shape": (h, w),
-                                "bbox": process_bbox(np.array([0, 0, w, h]), w, h, 1.0), "boxes": {},
+                                "bbox": np.array([0, 0, w, h], np.float32), "boxes": {},
                                 "dataset": self.name,
                                 "agora_test": {"image": stem, "person_idx": pid,
                                                "img2bb_from_orig": np.asarray(info["img2bb_trans"],
