@@ -100,9 +100,12 @@ def _convert(video: Path, args, workdir: str):
 def _save_blend(path: Path) -> None:
     import bpy
 
-    tmp = path.with_name(path.stem + ".partial.blend")
-    bpy.ops.wm.save_as_mainfile(filepath=str(tmp), check_existing=False, copy=True)
-    os.replace(tmp, path)
+    from blender_addon import core_module
+
+    with core_module("atomic").AtomicOutputs() as staged:
+        tmp = staged.path(path)
+        tmp.unlink()  # Blender writes it; an existing file would leave a .blend1 backup beside it
+        bpy.ops.wm.save_as_mainfile(filepath=str(tmp), check_existing=False, copy=True)
 
 
 def process(kind: str, path: Path, args) -> Outcome:

@@ -189,7 +189,8 @@ def _how_to_real() -> str:
 def _sample_demo(out: Path) -> int:
     from .body import write_mannequin
     from .model import SMPLerX
-    from .motion import MotionClip, atomic_write
+    from .atomic import atomic_write
+    from .motion import MotionClip
     from .pipeline import ConvertOptions
 
     assets = DemoAssets.default()

@@ -19,15 +19,16 @@ import dataclasses
 import json
 import logging
 import os
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+
+from .atomic import atomic_write  # re-exported: older callers import it from here
 
 __all__ = [
     "FORMAT_VERSION",
@@ -385,27 +386,6 @@ class MotionClip:
             source=meta["source"],
             metadata=meta["metadata"],
         )
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> Path:
-    """Calls `write(file)` on a temp file beside `path`, then renames it over `path`; no partial file on error.
-
-    The temp name keeps `path`'s suffix (writers that pick a format from the name still work). Makes parent folders.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def rest_root_joint(model_arrays: Mapping[str, np.ndarray], betas: np.ndarray, expression: np.ndarray | None = None) -> np.ndarray:

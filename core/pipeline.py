@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from .motion import MotionClip, MotionTrack, atomic_write
+from .atomic import atomic_write
+from .motion import MotionClip, MotionTrack
 
 __all__ = [
     "ConvertOptions",

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .motion import MotionClip, MotionTrack, atomic_write
+from .atomic import atomic_write
+from .motion import MotionClip, MotionTrack
 
 __all__ = ["REPORT_VERSION", "accel_mm", "track_joints", "joint_groups", "build_report", "write_report"]
 

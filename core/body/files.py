@@ -12,12 +12,13 @@ import io
 import logging
 import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..atomic import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -223,17 +224,7 @@ def convert_pkl_to_npz(pkl_path: str | os.PathLike, npz_path: str | os.PathLike)
     arrays = {str(k): a for k, v in data.items() if (a := _to_plain_array(v)) is not None}
     if not arrays:
         raise ValueError(f"{pkl_path}: the pickle holds no arrays")
-    npz_path = Path(npz_path)
-    npz_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=npz_path.parent, prefix=f".{npz_path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        os.replace(tmp, npz_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return npz_path
+    return atomic_write(npz_path, lambda fh: np.savez_compressed(fh, **arrays))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..atomic import atomic_write
 from ..body.joint_names import JOINT_IDX_137
 from .checkpoint import CheckpointError, ours_to_official, read_checkpoint
 from .config import (
@@ -126,15 +127,11 @@ class SMPLerX(nn.Module):
         The write is atomic (temporary file, then rename).
         """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
         obj: dict[str, Any] = {"epoch": int(epoch), "network": ours_to_official(state), "config": self.cfg.to_dict()}
         if optimizer is not None:
             obj["optimizer"] = optimizer
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(obj, tmp)
-        tmp.replace(path)
-        return path
+        return atomic_write(path, lambda fh: torch.save(obj, fh))
 
     # ------------------------------------------------------------------ forward
     def forward(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
