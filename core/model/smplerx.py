@@ -114,8 +114,10 @@ class SMPLerX(nn.Module):
                 raise CheckpointError(
                     f"{path}: checkpoint is {cfg.name.upper()} (width {cfg.embed_dim}, depth {cfg.depth}), "
                     f"{want.name.upper()} requested (width {want.embed_dim}, depth {want.depth})")
+        with torch.device("meta"):  # shapes only: a mismatched file fails before any memory is allocated
+            _check_state_dict(cls(cfg, None), sd, path)
         model = cls(cfg, None)
-        _load_strict(model, sd, path)
+        model.load_state_dict(sd, strict=True)
         model.smplx_layer = _load_body(body_model_dir, device)
         model.compute_dtype = dtype
         return model.to(device).eval()
@@ -313,8 +315,8 @@ def _load_body(model_dir: str | Path | None, device: Any) -> nn.Module | None:
     return load_body_model(model_dir, gender="neutral", device=device)
 
 
-def _load_strict(model: SMPLerX, sd: dict[str, torch.Tensor], path: str | Path) -> None:
-    """load_state_dict that names every missing, unexpected or mis-shaped key together with the file."""
+def _check_state_dict(model: SMPLerX, sd: dict[str, torch.Tensor], path: str | Path) -> None:
+    """CheckpointError naming every missing, unexpected or mis-shaped key together with the file."""
     own = model.state_dict()
     missing = sorted(k for k in own if k not in sd)
     unexpected = sorted(k for k in sd if k not in own)
@@ -328,4 +330,3 @@ def _load_strict(model: SMPLerX, sd: dict[str, torch.Tensor], path: str | Path) 
                  f"{len(shapes)} of another shape: {_fmt(shapes)}" if shapes else ""]
         raise CheckpointError(f"{path}: does not match SMPLer-X {model.cfg.name.upper()}: "
                               + "; ".join(p for p in parts if p))
-    model.load_state_dict(sd, strict=True)
