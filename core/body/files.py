@@ -264,6 +264,7 @@ _ALLOWED_GLOBALS = {
     ("builtins", "bytes"),
     ("builtins", "bool"),
     ("__builtin__", "set"),
+    ("__builtin__", "bytes"),  # protocol 2 writes b"" as __builtin__.bytes()
     ("copy_reg", "_reconstructor"),
     ("copyreg", "_reconstructor"),
     ("builtins", "object"),
@@ -285,8 +286,11 @@ class _ArrayClass:
     """Stands in for `numpy.ndarray` inside a pickle: usable only as `_reconstruct`'s first argument, so a pickle
     cannot call `ndarray((10**9,))` (a few bytes asking for gigabytes)."""
 
+    def __init__(self, path: str):
+        self._path = path
 
-_ARRAY_CLASS = _ArrayClass()
+    def __call__(self, *args: Any) -> None:
+        raise UnsafePickleError(f"{self._path}: refusing to unpickle a call of numpy.ndarray{args!r}")
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -297,6 +301,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def __init__(self, file, path: str):
         super().__init__(file, encoding="latin1")
         self._path = path
+        self._array_class = _ArrayClass(path)
 
     def _refuse(self, what: str) -> UnsafePickleError:
         return UnsafePickleError(
@@ -315,7 +320,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if module == "__builtin__":
             module = "builtins"
         if (module, name) == ("numpy", "ndarray"):
-            return _ARRAY_CLASS
+            return self._array_class
         found = super().find_class(module, name)
         if name == "_reconstruct":
             return self._guard_reconstruct(found)
@@ -327,7 +332,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
     def _guard_reconstruct(self, reconstruct):
         def safe(subtype, shape, dtype):  # numpy writes _reconstruct(ndarray, (0,), b'b'), then __setstate__
-            if subtype is not _ARRAY_CLASS or tuple(shape) != (0,):
+            if subtype is not self._array_class or tuple(shape) != (0,):
                 raise self._refuse(f"numpy _reconstruct({subtype!r}, {shape!r})")
             return reconstruct(np.ndarray, (0,), dtype)
         return safe
