@@ -204,6 +204,7 @@ def _plan(clip, model_dir, opts: ImportOptions) -> list:
         betas = np.median(np.asarray(track.betas, np.float64).reshape(-1, rig.NUM_BETAS), axis=0)
         rest = model.rest_joints(betas)
         curves = animate.track_curves(track, model, rest, bool(clip.hands_include_mean), opts.pose_correctives)
+        curves.frames = core_module("smooth").timeline_frames(clip, track)  # keys at the real timestamps (VFR)
         plans.append(_Plan(int(track.track_id), gender, model, betas, rest, curves))
     return plans
 
