@@ -442,10 +442,9 @@ def _read_clip_arrays(path: Path) -> dict[str, np.ndarray]:
                 return np.lib.format.read_array(fh, allow_pickle=False)
 
         arrays = {"format_version": read("format_version", 64), "metadata": read("metadata", _META_BYTES)}
-        try:
-            count = len(json.loads(str(arrays["metadata"])).get("tracks", []))
-        except (AttributeError, TypeError):
-            count = 0
+        meta = json.loads(str(arrays["metadata"]))
+        tracks = meta.get("tracks") if isinstance(meta, dict) else None
+        count = len(tracks) if isinstance(tracks, list) else 0  # the header's types are checked by the caller
         for i in range(count):
             for name in _TRACK_ARRAYS:
                 arrays[f"track{i}/{name}"] = read(f"track{i}/{name}", MAX_LOAD_BYTES)
