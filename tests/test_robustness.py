@@ -20,7 +20,7 @@ import pytest
 from tests._media import moving_shapes, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
-PEOPLE = [dict(size=(60, 170), start=(10, 120), velocity=(14, 0), color=(230, 40, 40))]  # as tests/test_pipeline.py
+PEOPLE = [dict(size=(60, 170), start=(10, 120), velocity=(20, 0), color=(230, 40, 40))]  # as tests/test_pipeline.py
 
 
 def _env() -> dict:
@@ -57,7 +57,7 @@ def _temps(folder: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def video(tmp_path_factory) -> Path:
-    frames, _ = moving_shapes(24, height=360, width=480, shapes=PEOPLE, seed=3)
+    frames, _ = moving_shapes(12, height=360, width=480, shapes=PEOPLE, seed=3)
     path = tmp_path_factory.mktemp("video") / "walk.mp4"
     write_video(path, frames, fps=25.0)
     return path
@@ -106,6 +106,7 @@ def _read_only_folder(path: Path):
 
 
 # ----------------------------------------------------------------------------------------------- items 3, 10, 12
+@pytest.mark.slow
 def test_good_run_outputs_follow_the_umask(good_run):
     for name in ("clip.npz", "clip.report.json", "ov.mp4"):
         assert stat.S_IMODE((good_run / name).stat().st_mode) == 0o644, name
@@ -113,6 +114,7 @@ def test_good_run_outputs_follow_the_umask(good_run):
     assert _temps(good_run) == []
 
 
+@pytest.mark.slow
 def test_failing_overlay_keeps_every_previous_output(good_run, video, monkeypatch):
     """The clip and report of a run whose overlay fails are never committed: the old ones stay byte-identical."""
     from core import overlay
@@ -136,6 +138,7 @@ def test_failing_overlay_keeps_every_previous_output(good_run, video, monkeypatc
     assert _temps(good_run) == []
 
 
+@pytest.mark.slow
 def test_per_frame_dir_is_replaced_not_mixed(good_run, video, parity_dir, tmp_path):
     """A second run into the same --per-frame-dir leaves only its own files; a foreign non-empty folder is refused."""
     import shutil
@@ -212,6 +215,7 @@ def test_read_only_output_folder_one_line(video, parity_dir, tmp_path):
     assert str(ro) in line and "not writable" in line and not _started_work(proc)
 
 
+@pytest.mark.slow
 def test_full_disk_one_line_and_nothing_left(video, parity_dir, tmp_path):
     """A 64 KB file system: the clip fits, the overlay does not; one line, no file and no temp file left."""
     with _mounted_tmpfs(tmp_path / "small", "size=64k") as small:
@@ -231,6 +235,7 @@ def test_demo_out_read_only_one_line(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------- item 6
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
 def test_signal_during_conversion_cleans_up(sig, code, word, good_run, video, parity_dir, tmp_path):
     """Ctrl-C or SIGTERM in the middle of a real conversion: message, exit code, no temp file, old outputs kept."""
