@@ -85,11 +85,14 @@ def sample_times(track: MotionTrack, fps: float) -> np.ndarray:
 
 def timeline_frames(clip: MotionClip, track: MotionTrack) -> np.ndarray:
     """(N,) float64 positions of a track's samples on a timeline at the clip's fps (where the Blender keys go): the
-    real times × fps, anchored at the clip's earliest sample (its frame index), so that a constant-rate video lands
-    exactly on its frame indices and a variable-rate video keys each sample at its true time."""
+    real times × fps, anchored at the clip's earliest sample (its frame index). Where every sample is within half a
+    frame of its index (constant rate; timestamps rounded by the container) the keys are the frame indices exactly;
+    a variable-rate video keys each sample at its true time."""
     first = min(clip.tracks or [track], key=lambda tr: tr.frames[0])
     shift = float(sample_times(first, clip.fps)[0] * clip.fps - first.frames[0])
-    return sample_times(track, clip.fps) * clip.fps - shift
+    frames = np.asarray(track.frames, np.float64)
+    positions = sample_times(track, clip.fps) * clip.fps - shift
+    return frames if np.all(np.abs(positions - frames) < 0.5) else positions
 
 
 def _median_step(t: np.ndarray) -> float:

@@ -85,3 +85,27 @@ def test_batch_same_stem_different_extension_gives_distinct_outputs(mannequin_di
     frames = [int(next(line for line in (out / n).read_text().splitlines() if line.startswith("Frames:")).split()[1])
               for n in ("take_npz_1.bvh", "take_npz_2.bvh")]
     assert frames == [5, 7]
+
+
+def test_keys_at_real_timestamps_of_a_variable_rate_clip(bpy, mannequin_dir):
+    """Issue 16 item 11: a sample recorded at t seconds is keyed at t × fps (not at its frame index)."""
+    from blender_addon import importer
+    from blender_helpers import make_clip, random_track
+
+    times = np.array([0.0, 0.02, 0.1, 0.12, 0.2, 0.3, 0.31, 0.4, 0.5, 0.6])
+    track = random_track(1, np.arange(10), seed=1).replace(times=times)
+    (arm,) = importer.import_clip(bpy.context, make_clip([track], num_frames=10, fps=25.0), mannequin_dir,
+                                  create_camera=False)
+    curve = next(iter(_fcurves(arm.animation_data.action)))
+    keys = np.array([k.co[0] for k in curve.keyframe_points])
+    np.testing.assert_allclose(keys, times * 25.0, atol=1e-4)
+
+
+def _fcurves(action):
+    """F-curves of an action (Blender 5 keeps them in layered channel bags)."""
+    if hasattr(action, "layers") and action.layers:
+        for strip in action.layers[0].strips:
+            for bag in strip.channelbags:
+                yield from bag.fcurves
+    else:
+        yield from action.fcurves

@@ -101,9 +101,11 @@ def test_keys_follow_real_timestamps():
     frames = np.arange(0, 30, 3)
     constant = _clip(frames, 0.5 + frames / 25.0, 25.0, np.zeros((10, 3)) + [0, 0, 4])
     np.testing.assert_allclose(timeline_frames(constant, constant.tracks[0]), frames, atol=1e-9)
-    times = np.array([0.0, 0.02, 0.1, 0.12, 0.2, 0.3, 0.31, 0.4, 0.5, 0.6])
+    times = np.array([0.0, 0.02, 0.1, 0.12, 0.2, 0.3, 0.31, 0.4, 0.5, 0.6])  # up to 2.5 frames off the indices
     vfr = _clip(np.arange(10), times, 25.0, np.zeros((10, 3)) + [0, 0, 4])
     np.testing.assert_allclose(timeline_frames(vfr, vfr.tracks[0]), times * 25.0, atol=1e-9)
+    rounded = _clip(frames, np.round(frames / 25.0 + 0.0004, 3), 25.0, np.zeros((10, 3)) + [0, 0, 4])  # ms PTS
+    np.testing.assert_array_equal(timeline_frames(rounded, rounded.tracks[0]), frames)
 
 
 def test_presets_are_seconds_defined_once():
