@@ -24,7 +24,7 @@ import numpy as np
 
 from .atomic import AtomicOutputs, atomic_write
 from .motion import MotionClip, MotionTrack
-from .preflight import PER_FRAME_MARKER, check_options, memory_batch_cap, plan_outputs
+from .preflight import PER_FRAME_MARKER, check_device_name, check_options, memory_batch_cap, plan_outputs
 from .smooth import SMOOTHING_PRESETS
 
 __all__ = [
@@ -112,6 +112,7 @@ def resolve_device(name: str = "auto") -> str:
     """auto → cuda, then mps, then cpu; an explicit device that is absent raises ValueError."""
     import torch
 
+    check_device_name(name)
     name = (name or "auto").lower()
     if name == "auto":
         if torch.cuda.is_available():
