@@ -10,11 +10,12 @@ Install with Blender's "Install from Disk…" (or `blender --command extension i
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tomllib
 import zipfile
 from pathlib import Path
+
+from core.atomic import AtomicOutputs
 
 ROOT = Path(__file__).resolve().parent
 ADDON = ROOT / "blender_addon"
@@ -51,15 +52,13 @@ def build(out_dir: Path | str = ROOT / "dist", addon_dir: Path = ADDON, core_dir
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{info['id']}-{info['version']}.zip"
-    tmp = target.with_suffix(".zip.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    with AtomicOutputs() as out, zipfile.ZipFile(out.path(target), "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for path, rel in _files(addon_dir):
             if rel.parts[0] == "core":  # a stale bundled copy from an unpacked build: the repo's core wins
                 continue
             zf.write(path, rel.as_posix())
         for path, rel in _files(core_dir):
             zf.write(path, (Path("core") / rel).as_posix())
-    os.replace(tmp, target)
     return target
 
 

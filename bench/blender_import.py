@@ -24,6 +24,8 @@ os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="smplx-b
 
 import numpy as np  # noqa: E402
 
+from core.atomic import atomic_write  # noqa: E402
+
 
 def random_clip(people: int, frames: int, seed: int = 0):
     """A MotionClip with `people` tracks of `frames` frames of random (smooth-ish) SMPL-X motion."""
@@ -144,10 +146,7 @@ def main(argv: list | None = None) -> int:
               "cpu_count": os.cpu_count(), "python": platform.python_version(), "blender": bpy.app.version_string,
               "numpy": np.__version__}
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, out)
+    atomic_write(out, lambda fh: fh.write(json.dumps(result, indent=2)), mode="w")
     print(f"wrote {out}")
     return 0
 

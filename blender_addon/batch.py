@@ -100,19 +100,31 @@ def _convert(video: Path, args, workdir: str):
 def _save_blend(path: Path) -> None:
     import bpy
 
-    tmp = path.with_name(path.stem + ".partial.blend")
-    bpy.ops.wm.save_as_mainfile(filepath=str(tmp), check_existing=False, copy=True)
-    os.replace(tmp, path)
+    from blender_addon import core_module
+
+    with core_module("atomic").AtomicOutputs() as staged:
+        tmp = staged.path(path)
+        tmp.unlink()  # Blender writes it; an existing file would leave a .blend1 backup beside it
+        bpy.ops.wm.save_as_mainfile(filepath=str(tmp), check_existing=False, copy=True)
 
 
-def process(kind: str, path: Path, args) -> Outcome:
-    """Convert (videos), import and write one input; errors become a failed Outcome, never an exception."""
+def output_stems(paths: list) -> list:
+    """One output name per input, distinct: the stem, plus the extension where two inputs share a stem (take.mp4
+    and take.mov → take_mp4, take_mov), plus a counter where even that collides."""
+    stems = [p.stem for p in paths]
+    names = [f"{p.stem}_{p.suffix.lstrip('.')}" if stems.count(p.stem) > 1 else p.stem for p in paths]
+    return [f"{n}_{names[:i].count(n) + 1}" if names.count(n) > 1 else n for i, n in enumerate(names)]
+
+
+def process(kind: str, path: Path, args, stem: str | None = None) -> Outcome:
+    """Convert (videos), import and write one input to `<output>/<stem>.<format>` (default: the input's stem);
+    errors become a failed Outcome, never an exception."""
     import bpy
 
     from blender_addon import core_module, export, importer
 
     t0 = time.perf_counter()
-    out = Path(args.output) / (path.stem + EXTENSIONS[args.format])
+    out = Path(args.output) / ((stem or path.stem) + EXTENSIONS[args.format])
     try:
         bpy.ops.wm.read_factory_settings(use_empty=True)
         model_dir = args.model_dir or os.environ.get(core_module("body").ENV_VAR, "")
@@ -157,9 +169,9 @@ def main(argv: list | None = None) -> int:
         return 2
     Path(args.output).mkdir(parents=True, exist_ok=True)
     rows = []
-    for kind, path in items:
+    for (kind, path), stem in zip(items, output_stems([p for _, p in items])):
         print(f"[{len(rows) + 1}/{len(items)}] {path}", flush=True)
-        rows.append(process(kind, path, args))
+        rows.append(process(kind, path, args, stem))
     print(summary(rows))
     return 0 if all(r.ok for r in rows) else 1
 

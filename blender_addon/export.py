@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 
+from . import core_module
+
 FORMATS = ("FBX", "GLB", "BVH")
 
 _FBX_COMMON = {
@@ -124,14 +126,11 @@ def _selected(context, objects, active):
 
 @contextmanager
 def _atomic(path: str):
-    """Yield a temporary path beside `path` (same extension); rename it to `path` only if the block succeeds."""
-    stem, ext = os.path.splitext(path)
-    tmp = f"{stem}.partial{ext}"
-    try:
-        yield tmp
-        if not os.path.isfile(tmp):
-            raise RuntimeError(f"the exporter wrote nothing to {tmp}")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Yield a temporary path beside `path` (same extension); rename it to `path` only if the block succeeds
+    (core.atomic, the project's one atomic-output helper)."""
+    with core_module("atomic").AtomicOutputs() as staged:
+        tmp = staged.path(path)
+        tmp.unlink()  # the exporter creates it; an existing file would make Blender keep a backup copy
+        yield str(tmp)
+        if not tmp.is_file():
+            raise RuntimeError(f"the exporter wrote nothing for {path}")

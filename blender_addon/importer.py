@@ -16,6 +16,8 @@ from . import animate, camera, core_module, rig
 
 log = logging.getLogger(__name__)
 
+MAX_SCENE_FRAME = 1_048_574  # Blender's MAXFRAME: the last frame a scene can have
+
 _TRACK_FIELDS = {  # attribute → trailing shape, for the arrays the import reads
     "global_orient": (3,), "body_pose": (21, 3), "left_hand_pose": (15, 3), "right_hand_pose": (15, 3),
     "jaw_pose": (3,), "betas": (rig.NUM_BETAS,), "expression": (rig.NUM_EXPRESSION,), "transl": (3,),
@@ -100,10 +102,21 @@ def import_clip(context, clip_or_path, model_dir, **options) -> list:
     import bpy
 
     scene = context.scene
+    before = _snapshot(bpy, scene)
+    try:
+        return _build(context, bpy, clip, plans, opts)
+    except BaseException:
+        _restore(bpy, scene, before)  # the promise: a failed import leaves the scene as it was
+        raise
+
+
+def _build(context, bpy, clip, plans: list, opts: ImportOptions) -> list:
+    """Create the rigs, actions and camera of checked plans (any failure is undone by the caller)."""
+    scene = context.scene
     movie = None
     if opts.create_camera:
         video = opts.video or _existing_file(getattr(clip, "source", ""))
-        movie = camera.load_movie(video) if video else None  # first: an unreadable video changes nothing
+        movie = camera.load_movie(video) if video else None
     if context.mode != "OBJECT" and context.view_layer.objects.active is not None:
         bpy.ops.object.mode_set(mode="OBJECT")  # building bones switches the new armature to edit mode
     collection = bpy.data.collections.new(opts.name)
@@ -122,6 +135,29 @@ def import_clip(context, clip_or_path, model_dir, **options) -> list:
         camera.create_camera(context, collection, clip, movie, name=f"{opts.name}-camera")
     log.info("imported %d SMPL-X rig(s)", len(armatures))
     return armatures
+
+
+_DATA_KINDS = ("objects", "meshes", "armatures", "actions", "cameras", "collections", "movieclips", "images")
+_SCENE_TIMING = ("frame_start", "frame_end", "frame_current")
+
+
+def _snapshot(bpy, scene) -> dict:
+    """What exists before an import: data-block pointers per kind, and the scene's timing."""
+    state = {kind: {block.as_pointer() for block in getattr(bpy.data, kind)} for kind in _DATA_KINDS}
+    state["timing"] = ({k: getattr(scene, k) for k in _SCENE_TIMING}, scene.render.fps, scene.render.fps_base)
+    return state
+
+
+def _restore(bpy, scene, before: dict) -> None:
+    """Remove every data-block created since `before` (objects first) and put the scene timing back."""
+    for kind in _DATA_KINDS:
+        blocks = getattr(bpy.data, kind)
+        for block in [b for b in blocks if b.as_pointer() not in before[kind]]:
+            blocks.remove(block)
+    timing, fps, fps_base = before["timing"]
+    scene.render.fps, scene.render.fps_base = fps, fps_base
+    scene.frame_start, scene.frame_end = timing["frame_start"], timing["frame_end"]
+    scene.frame_set(timing["frame_current"])
 
 
 def _load_clip(clip_or_path):
@@ -190,6 +226,9 @@ def _plan(clip, model_dir, opts: ImportOptions) -> list:
     """Check the clip and compute every track's numbers (no bpy changes)."""
     if not (float(clip.fps) > 0):
         raise ValueError(f"clip fps must be > 0, got {clip.fps}")
+    if not 0 < int(clip.num_frames) <= MAX_SCENE_FRAME:
+        raise ValueError(f"clip num_frames {clip.num_frames} is outside Blender's frame range (1 to "
+                         f"{MAX_SCENE_FRAME}); the clip is damaged, re-run the conversion")
     for track in clip.tracks:
         _check_track(track)
     tracks = _select_tracks(clip, opts)
@@ -204,6 +243,7 @@ def _plan(clip, model_dir, opts: ImportOptions) -> list:
         betas = np.median(np.asarray(track.betas, np.float64).reshape(-1, rig.NUM_BETAS), axis=0)
         rest = model.rest_joints(betas)
         curves = animate.track_curves(track, model, rest, bool(clip.hands_include_mean), opts.pose_correctives)
+        curves.frames = core_module("smooth").timeline_frames(clip, track)  # keys at the real timestamps (VFR)
         plans.append(_Plan(int(track.track_id), gender, model, betas, rest, curves))
     return plans
 

@@ -19,6 +19,7 @@ from .preferences import DEVICE_ITEMS, addon_preferences, default_env_dir, insta
 
 EXPECTED_ERRORS = (FileNotFoundError, ValueError, NotADirectoryError, PermissionError)
 
+_SMOOTH = core_module("smooth").SMOOTHING_PRESETS["default"]
 _RUNNING: dict = {}  # operator kind → live ConvertWorker / CommandSequence, so unregister can stop it
 
 
@@ -37,16 +38,18 @@ class SMPLXVideoSettings(bpy.types.PropertyGroup):
         ("static-camera", "Static camera", "Background subtraction, no weights (tripod shots only)")])
     people: bpy.props.EnumProperty(name="People", default="all", items=[
         ("all", "All", "One rig per tracked person"), ("largest", "Largest", "Only the most prominent person")])
-    smooth_root: bpy.props.FloatProperty(name="Root", default=3.0, min=0.0, max=30.0,
-                                         description="Smoothing of the body orientation (Gaussian sigma, frames)")
-    smooth_body: bpy.props.FloatProperty(name="Body", default=3.0, min=0.0, max=30.0,
-                                         description="Smoothing of the body joints (sigma, frames)")
-    smooth_hands: bpy.props.FloatProperty(name="Hands", default=4.0, min=0.0, max=30.0,
-                                          description="Smoothing of the fingers (sigma, frames)")
-    smooth_face: bpy.props.FloatProperty(name="Face", default=3.0, min=0.0, max=30.0,
-                                         description="Smoothing of jaw and expression (sigma, frames)")
-    smooth_transl: bpy.props.FloatProperty(name="Translation", default=5.0, min=0.0, max=30.0,
-                                           description="Smoothing of the root translation (sigma, frames)")
+    # sigmas in seconds; defaults are core.smooth's "default" preset (the one definition)
+    smooth_root: bpy.props.FloatProperty(name="Root", default=_SMOOTH["root"], min=0.0, max=2.0, unit="TIME_ABSOLUTE",
+                                         description="Smoothing of the body orientation (Gaussian sigma, seconds)")
+    smooth_body: bpy.props.FloatProperty(name="Body", default=_SMOOTH["body"], min=0.0, max=2.0, unit="TIME_ABSOLUTE",
+                                         description="Smoothing of the body joints (sigma, seconds)")
+    smooth_hands: bpy.props.FloatProperty(name="Hands", default=_SMOOTH["hands"], min=0.0, max=2.0,
+                                          unit="TIME_ABSOLUTE", description="Smoothing of the fingers (sigma, seconds)")
+    smooth_face: bpy.props.FloatProperty(name="Face", default=_SMOOTH["face"], min=0.0, max=2.0, unit="TIME_ABSOLUTE",
+                                         description="Smoothing of jaw and expression (sigma, seconds)")
+    smooth_transl: bpy.props.FloatProperty(name="Translation", default=_SMOOTH["transl"], min=0.0, max=2.0,
+                                           unit="TIME_ABSOLUTE",
+                                           description="Smoothing of the root translation (sigma, seconds)")
     use_frame_range: bpy.props.BoolProperty(name="Frame range", default=False,
                                             description="Convert only part of the video")
     frame_first: bpy.props.IntProperty(name="First", default=0, min=0)

@@ -35,7 +35,7 @@ class ConvertJob:
         people: "all" or "largest".
         detector: "torchvision", "mmdet" or "static-camera".
         start: first video frame (0-based); end: last frame, inclusive (None: to the end).
-        smoothing: {part: Gaussian sigma in frames} overrides for SMOOTH_PARTS (0 = off).
+        smoothing: {part: Gaussian sigma in seconds} overrides for SMOOTH_PARTS (0 = off).
     """
 
     video: str

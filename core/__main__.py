@@ -8,10 +8,20 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
-EXPECTED_ERRORS = (FileNotFoundError, ValueError, NotADirectoryError, PermissionError)
+# OSError covers a full disk, a read-only folder and a folder in the way (core.atomic.OutputError names the file)
+EXPECTED_ERRORS = (FileNotFoundError, ValueError, NotADirectoryError, PermissionError, OSError)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C: staged outputs are removed."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
 
 
 def _cmd_mannequin(args: argparse.Namespace) -> int:
@@ -106,14 +116,17 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return args.func(args)
     except EXPECTED_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print(f"error: {'terminated (SIGTERM)' if terminated else 'interrupted (Ctrl-C)'}; unfinished outputs were "
+              "removed", file=sys.stderr)
+        return 143 if terminated else 130
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import time
@@ -189,7 +190,8 @@ def _how_to_real() -> str:
 def _sample_demo(out: Path) -> int:
     from .body import write_mannequin
     from .model import SMPLerX
-    from .motion import MotionClip, atomic_write
+    from .atomic import atomic_write
+    from .motion import MotionClip
     from .pipeline import ConvertOptions
 
     assets = DemoAssets.default()
@@ -282,7 +284,12 @@ def run_demo(args: argparse.Namespace) -> int:
     if bool(args.video) != bool(args.model_dir):
         raise ValueError("--video and --model-dir go together (the official files convert a real video); "
                          "give neither for the bundled mannequin demo")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out {out}: cannot create the folder ({exc.strerror}); choose another with --out") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out}: the folder is not writable; choose another with --out")
     t0 = time.perf_counter()
     code = _official(Path(args.video), Path(args.model_dir), out) if args.video else _sample_demo(out)
     print(f"demo finished in {time.perf_counter() - t0:.1f} s (outputs in {out}/)")

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .atomic import AtomicOutputs
 from .model import SMPLerX
 from .model.config import INPUT_IMG_SHAPE
 
@@ -138,8 +139,9 @@ def export_onnx(checkpoint: str | Path, out_path: str | Path, batch_size: int | 
         exporter = _export_dynamo if dynamo else _export_torchscript
         with torch.no_grad():
             exporter(net, crops, tmp, names, opset, batch_size is None)
-        for part in sorted(tmp_dir.iterdir(), key=lambda p: p == tmp):  # the .onnx last: it names its data file
-            part.replace(out_path.parent / part.name)
+        with AtomicOutputs() as staged:  # every part appears together, the .onnx last (it names its data file)
+            for part in sorted(tmp_dir.iterdir(), key=lambda p: p == tmp):
+                part.replace(staged.path(out_path.parent / part.name))
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
     data = out_path.with_name(out_path.name + ".data")

@@ -19,15 +19,16 @@ import dataclasses
 import json
 import logging
 import os
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+
+from .atomic import atomic_write  # re-exported: older callers import it from here
 
 __all__ = [
     "FORMAT_VERSION",
@@ -345,10 +346,7 @@ class MotionClip:
                 magic = f.read(4)
             if magic != b"PK\x03\x04":
                 raise ValueError("not an .npz (zip) archive")
-            data = np.load(path, allow_pickle=False)
-            with data:
-                arrays = {key: data[key] for key in data.files}
-            return cls._from_arrays(arrays)
+            return cls._from_arrays(_read_clip_arrays(path))
         except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile, zlib.error, json.JSONDecodeError) as err:
             raise ValueError(f"{path}: not a valid MotionClip file: {err}. Re-run the conversion to rewrite it.") from err
 
@@ -365,6 +363,7 @@ class MotionClip:
         meta = json.loads(str(arrays["metadata"]))
         if not isinstance(meta, dict) or meta.get("format") != _FORMAT_NAME:
             raise ValueError("metadata is not a MotionClip header")
+        _check_header_types(meta)
         tracks = []
         for i, info in enumerate(meta["tracks"]):
             fields = {}
@@ -387,25 +386,69 @@ class MotionClip:
         )
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> Path:
-    """Calls `write(file)` on a temp file beside `path`, then renames it over `path`; no partial file on error.
+MAX_LOAD_BYTES = 2 << 30  # a clip this tool writes for hours of video with several people stays far below
+_META_BYTES = 16 << 20
+_HEADER_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "fps": ((int, float), "a number"),
+    "num_frames": ((int,), "an integer"),
+    "image_size": ((list,), "[width, height]"),
+    "focal": ((list,), "[fx, fy]"),
+    "princpt": ((list,), "[cx, cy]"),
+    "hands_include_mean": ((bool,), "true or false"),
+    "source": ((str,), "a string"),
+    "metadata": ((dict,), "an object"),
+    "tracks": ((list,), "a list"),
+}
 
-    The temp name keeps `path`'s suffix (writers that pick a format from the name still work). Makes parent folders.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+
+def _check_header_types(meta: dict) -> None:
+    """ValueError naming the first header field of the wrong JSON type (before any conversion can raise TypeError)."""
+    for key, (kinds, what) in _HEADER_TYPES.items():
+        value = meta.get(key)
+        if key not in meta or not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
+            raise ValueError(f"metadata field {key!r} must be {what}, got {json.dumps(value)[:40]}")
+    for key in ("image_size", "focal", "princpt"):
+        if len(meta[key]) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in meta[key]):
+            raise ValueError(f"metadata field {key!r} must be {_HEADER_TYPES[key][1]}, got {json.dumps(meta[key])[:40]}")
+    for i, info in enumerate(meta["tracks"]):
+        if not isinstance(info, dict) or isinstance(info.get("track_id"), bool) \
+                or not isinstance(info.get("track_id"), int) or not isinstance(info.get("gender"), str):
+            raise ValueError(f"metadata tracks[{i}] must be {{\"track_id\": int, \"gender\": str}}, "
+                             f"got {json.dumps(info)[:60]}")
+
+
+def _read_clip_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Only the arrays a MotionClip has, each size-checked from its .npy header before it is read, so a small file
+    cannot make the reader allocate gigabytes (a zip bomb in an extra entry is never opened)."""
+    with zipfile.ZipFile(path) as zf:
+        members = {info.filename[:-4]: info for info in zf.infolist() if info.filename.endswith(".npy")}
+        budget = [MAX_LOAD_BYTES]
+
+        def read(key: str, limit: int) -> np.ndarray:
+            if key not in members:
+                raise ValueError(f"missing key {key!r}")
+            with zf.open(members[key]) as fh:
+                version = np.lib.format.read_magic(fh)
+                reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _, dtype = reader(fh)
+                size = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if dtype.hasobject:
+                    raise ValueError(f"{key}: Object arrays cannot be loaded (pickled data is never read)")
+                if size > min(limit, budget[0]):
+                    raise ValueError(f"{key}: a {dtype} array of shape {shape} ({size / 1e6:.0f} MB) is larger than a "
+                                     f"MotionClip holds (at most {MAX_LOAD_BYTES >> 30} GiB in all)")
+                budget[0] -= size
+            with zf.open(members[key]) as fh:
+                return np.lib.format.read_array(fh, allow_pickle=False)
+
+        arrays = {"format_version": read("format_version", 64), "metadata": read("metadata", _META_BYTES)}
+        meta = json.loads(str(arrays["metadata"]))
+        tracks = meta.get("tracks") if isinstance(meta, dict) else None
+        count = len(tracks) if isinstance(tracks, list) else 0  # the header's types are checked by the caller
+        for i in range(count):
+            for name in _TRACK_ARRAYS:
+                arrays[f"track{i}/{name}"] = read(f"track{i}/{name}", MAX_LOAD_BYTES)
+    return arrays
 
 
 def rest_root_joint(model_arrays: Mapping[str, np.ndarray], betas: np.ndarray, expression: np.ndarray | None = None) -> np.ndarray:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .motion import MotionClip, atomic_write, rest_root_joint
+from .atomic import atomic_write
+from .motion import MotionClip, rest_root_joint
 
 __all__ = ["export_per_frame", "export_amass", "CAMERA_TO_Z_UP"]
 

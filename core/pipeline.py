@@ -22,7 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from .motion import MotionClip, MotionTrack, atomic_write
+from .atomic import AtomicOutputs, atomic_write
+from .motion import MotionClip, MotionTrack
+from .preflight import PER_FRAME_MARKER, check_device_name, check_options, memory_batch_cap, plan_outputs
+from .smooth import SMOOTHING_PRESETS
 
 __all__ = [
     "ConvertOptions",
@@ -39,12 +42,6 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int, str], None]  # (stage, done, total, message)
 
-SMOOTHING_PRESETS: dict[str, dict[str, float]] = {
-    "off": dict(root=0.0, body=0.0, hands=0.0, face=0.0, transl=0.0),
-    "light": dict(root=1.5, body=1.5, hands=2.0, face=1.5, transl=2.5),
-    "default": dict(root=3.0, body=3.0, hands=4.0, face=3.0, transl=5.0),
-    "strong": dict(root=5.0, body=5.0, hands=6.0, face=5.0, transl=8.0),
-}
 
 
 @dataclass
@@ -115,6 +112,7 @@ def resolve_device(name: str = "auto") -> str:
     """auto → cuda, then mps, then cpu; an explicit device that is absent raises ValueError."""
     import torch
 
+    check_device_name(name)
     name = (name or "auto").lower()
     if name == "auto":
         if torch.cuda.is_available():
@@ -216,13 +214,13 @@ def _regress(source, tracks: list, model, opts: ConvertOptions, progress: Progre
 
     n_total = sum(len(t.frames) for t in tracks)
     out = [{"valid": np.zeros(len(t.frames), bool)} for t in tracks]
-    q: queue.Queue = queue.Queue(maxsize=4 * opts.batch_size)
+    batch_size = memory_batch_cap(opts.batch_size)  # the queue and the batch hold at most 3 batches of crops
+    q: queue.Queue = queue.Queue(maxsize=2 * batch_size)
     stop = threading.Event()
     worker = threading.Thread(target=_crop_jobs, args=(source, tracks, q, stop), daemon=True)
     worker.start()
     pending: list = []
     done = 0
-    batch_size = opts.batch_size
 
     def run(items: list) -> None:
         nonlocal batch_size
@@ -287,7 +285,8 @@ def _to_clip(source, tracks: list, regressed: list[dict], model_arrays: dict, op
     from .motion import rest_root_joint
 
     w, h = source.size
-    cam = VideoCamera(float(opts.focal or default_focal(w, h)), ((w - 1) / 2.0, (h - 1) / 2.0), w, h)
+    cam = VideoCamera(float(opts.focal if opts.focal is not None else default_focal(w, h)),
+                      ((w - 1) / 2.0, (h - 1) / 2.0), w, h)
     times = _frame_times(source)
     out_tracks = []
     for tr, rec in zip(tracks, regressed):
@@ -362,8 +361,12 @@ def convert_video(video: str | Path, options: ConvertOptions | None = None, prog
     preset = SMOOTHING_PRESETS.get(opts.smoothing)
     if preset is None:
         raise ValueError(f"unknown smoothing preset {opts.smoothing!r}; expected one of {sorted(SMOOTHING_PRESETS)}")
+    check_options(opts)
     t0 = time.perf_counter()
     source = _TimedSource(open_video(video, start=opts.start, end=opts.end, stride=opts.stride))
+    if source.num_frames <= 0:
+        raise ValueError(f"{video}: --start {opts.start} is at or beyond the end of the video "
+                         f"({source.total_frames} frames); choose a start below {source.total_frames}")
     model_dir = opts.resolved_model_dir()
     model_arrays = read_model_arrays(model_dir, "neutral")  # fails early, before minutes of detection
     seconds: dict[str, float] = {}
@@ -432,7 +435,7 @@ def add_convert_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--focal", type=float, help="video camera focal length in pixels (default: estimated)")
     p.add_argument("--smoothing", default="default", choices=sorted(SMOOTHING_PRESETS))
     for part in ("root", "body", "hands", "face", "transl"):
-        p.add_argument(f"--smooth-{part}", type=float, help=f"override the {part} smoothing sigma (frames)")
+        p.add_argument(f"--smooth-{part}", type=float, help=f"override the {part} smoothing sigma (seconds)")
     p.add_argument("--det-score", type=float, default=0.5, help="detector score threshold")
     p.add_argument("--report", help="quality report JSON (default: OUTPUT with .report.json)")
     p.add_argument("--overlay", help="write the mesh drawn over the video to this .mp4")
@@ -486,9 +489,8 @@ def _progress_printer(as_json: bool) -> tuple[Progress, Callable[[], None]]:
 def run_convert_cli(args: argparse.Namespace) -> int:
     """`python -m core convert`: convert, then write clip, report, overlay and per-frame files."""
     opts = options_from_args(args)
-    out = Path(args.output)
-    if out.suffix != ".npz":
-        raise ValueError(f"--output {out}: expected a .npz file name")
+    check_options(opts)
+    out = plan_outputs(args.video, args.output, args.report, args.overlay, args.per_frame_dir).clip
     progress, close = _progress_printer(args.progress_json)
     try:
         result = convert_video(args.video, opts, progress)
@@ -503,24 +505,28 @@ def run_convert_cli(args: argparse.Namespace) -> int:
 
 def write_outputs(result: ConvertResult, out: Path, opts: ConvertOptions, report: str | None,
                   overlay: str | None, per_frame_dir: str | None, progress: Progress) -> list[Path]:
-    """Clip, quality report and the optional overlay / per-frame files of one conversion."""
+    """Clip, quality report and the optional overlay / per-frame files of one conversion, committed together at
+    the end (core.atomic): a failure or interruption on the way leaves every earlier output as it was."""
     from .body import load_body_model
     from .report import build_report, write_report
 
-    written = [result.clip.save(out)]
+    plan = plan_outputs(result.clip.source, out, report, overlay, per_frame_dir)
     body = load_body_model(opts.resolved_model_dir(), "neutral")
     t = time.perf_counter()
     rep = build_report(result.raw, result.clip, body, result.stage_seconds, stage_frames=result.stage_frames)
-    written.append(write_report(rep, Path(report) if report else out.with_suffix(".report.json")))
-    if per_frame_dir:
-        from .motion_export import export_per_frame
+    with AtomicOutputs() as staged:
+        result.clip.save(staged.path(plan.clip))
+        write_report(rep, staged.path(plan.report))
+        if plan.per_frame_dir:
+            from .motion_export import export_per_frame
 
-        export_per_frame(result.clip, Path(per_frame_dir))
-        written.append(Path(per_frame_dir))
-    if overlay:
-        from .overlay import write_overlay
+            folder = staged.directory(plan.per_frame_dir)
+            export_per_frame(result.clip, folder)
+            (folder / PER_FRAME_MARKER).write_text("written by python -m core convert; replaced on the next run\n")
+        if plan.overlay:
+            from .overlay import write_overlay
 
-        written.append(write_overlay(result.clip, result.clip.source, body, Path(overlay),
-                                     start=opts.start, end=opts.end, stride=opts.stride, progress=progress))
+            write_overlay(result.clip, result.clip.source, body, staged.path(plan.overlay),
+                          start=opts.start, end=opts.end, stride=opts.stride, progress=progress)
     log.info("outputs written in %.1f s", time.perf_counter() - t)
-    return written
+    return plan.paths()

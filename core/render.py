@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .motion import atomic_write
+from .atomic import atomic_write
 
 __all__ = ["render_mesh", "rasterize", "write_video", "DEFAULT_COLOR"]
 

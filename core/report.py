@@ -2,8 +2,10 @@
 
 Jitter is the acceleration magnitude of 3D joints as SmoothNet (Zeng et al., ECCV 2022) defines its Accel metric,
 mean over joints and frames of ‖x[t-1] − 2x[t] + x[t+1]‖, in mm/frame². Without ground truth this is a proxy: real
-motion accelerates too, but at 25–30 fps frame-to-frame estimation noise dominates it. Only triples of consecutive
-frames count (holes in a track are skipped).
+motion accelerates too, but at 25–30 fps frame-to-frame estimation noise dominates it. It is computed from the real
+sample times (any --stride, variable frame rate): the second derivative over each triple of neighbouring samples,
+in mm/s², divided by fps² — for consecutive frames exactly SmoothNet's second difference. Triples spanning a hole
+that splits the track for smoothing (core.smooth.split_gap) are skipped.
 
 Joint groups, from the SMPL-X forward (`output.joints`, smplx order: 55 skeleton joints, 21 extra vertex joints,
 then 51 face landmarks and 17 contour landmarks with use_face_contour):
@@ -24,7 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from .motion import MotionClip, MotionTrack, atomic_write
+from .atomic import atomic_write
+from .motion import MotionClip, MotionTrack
+from .smooth import DEFAULT_MAX_GAP, sample_times, split_gap
 
 __all__ = ["REPORT_VERSION", "accel_mm", "track_joints", "joint_groups", "build_report", "write_report"]
 
@@ -34,23 +38,28 @@ REPORT_VERSION = 1
 _HEAD, _LEFT_WRIST, _RIGHT_WRIST = 15, 20, 21
 
 
-def accel_mm(joints: np.ndarray, frames: np.ndarray) -> float | None:
-    """Mean acceleration magnitude (SmoothNet Accel definition) over consecutive-frame triples.
+def accel_mm(joints: np.ndarray, times: np.ndarray, fps: float = 1.0, max_gap: float = 1.0) -> float | None:
+    """Mean acceleration magnitude (SmoothNet Accel definition) over triples of neighbouring samples.
 
     Args:
         joints: (N,J,3) metres.
-        frames: (N,) int strictly increasing frame indices.
+        times: (N,) strictly increasing sample times: seconds (with the video's `fps`), or frame indices (fps 1).
+        fps: frames per second of the video (the unit of the result is mm per frame²).
+        max_gap: a step longer than this (units of `times`) is a hole; triples spanning it are skipped.
 
     Returns:
-        mm/frame², or None when the track has no three consecutive frames.
+        mm/frame², or None when the track has no such triple.
     """
-    if len(frames) < 3:
+    t = np.asarray(times, np.float64)
+    if len(t) < 3:
         return None
-    ok = (frames[1:-1] - frames[:-2] == 1) & (frames[2:] - frames[1:-1] == 1)
+    dt = np.diff(t)
+    ok = (dt[:-1] <= max_gap) & (dt[1:] <= max_gap)
     if not ok.any():
         return None
-    acc = joints[:-2] - 2 * joints[1:-1] + joints[2:]
-    return float(np.linalg.norm(acc[ok], axis=-1).mean() * 1000.0)
+    vel = np.diff(joints, axis=0) / dt[:, None, None]
+    acc = 2.0 * (vel[1:] - vel[:-1]) / (dt[:-1] + dt[1:])[:, None, None]  # second derivative, units of t⁻²
+    return float(np.linalg.norm(acc[ok], axis=-1).mean() * 1000.0 / fps**2)
 
 
 def joint_groups(num_joints: int) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
@@ -119,11 +128,13 @@ def _forward(body_model: Any, batch: Mapping[str, np.ndarray]) -> np.ndarray:
     return joints
 
 
-def _group_accels(joints: np.ndarray, frames: np.ndarray) -> dict[str, float | None]:
+def _group_accels(joints: np.ndarray, clip: MotionClip, track: MotionTrack) -> dict[str, float | None]:
+    times = sample_times(track, clip.fps)
+    gap = split_gap(times, DEFAULT_MAX_GAP)
     out = {}
     for name, (idx, parent) in joint_groups(joints.shape[1]).items():
         part = joints[:, idx] if parent is None else joints[:, idx] - joints[:, parent]
-        out[name] = accel_mm(part, frames)
+        out[name] = accel_mm(part, times, clip.fps, gap)
     return out
 
 
@@ -170,7 +181,7 @@ def build_report(
     smoothed = {t.track_id: t for t in smoothed_clip.tracks} if smoothed_clip is not None else {}
     for track in raw_clip.tracks:
         seen[track.frames] = True
-        raw_acc = _group_accels(track_joints(body_model, raw_clip, track, batch_size), track.frames)
+        raw_acc = _group_accels(track_joints(body_model, raw_clip, track, batch_size), raw_clip, track)
         entry: dict[str, Any] = {
             "track_id": track.track_id,
             "frames": len(track),
@@ -182,7 +193,7 @@ def build_report(
         }
         if track.track_id in smoothed:
             other = smoothed[track.track_id]
-            smooth_acc = _group_accels(track_joints(body_model, smoothed_clip, other, batch_size), other.frames)
+            smooth_acc = _group_accels(track_joints(body_model, smoothed_clip, other, batch_size), smoothed_clip, other)
             entry["accel_mm_per_frame2"]["smoothed"] = smooth_acc
             entry["accel_mm_per_frame2"]["reduction"] = {k: _reduction(raw_acc[k], smooth_acc[k]) for k in raw_acc}
         tracks.append(entry)

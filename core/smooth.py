@@ -3,8 +3,15 @@
 Per-frame SMPLer-X estimates jitter (each frame is regressed on its own). The clip is complete before smoothing,
 so the filter may look both ways (zero phase, no lag), unlike online filters such as the One-Euro filter.
 
-Method, per track and per contiguous segment (frames further apart than `max_gap` are separate segments, so
-nothing is smoothed across a long disappearance; shorter holes are bridged because the kernel uses real frame
+Time base: every strength and gap is in seconds and the filter runs on each sample's real presentation time
+(`MotionTrack.times`, so variable-frame-rate video is handled), never on frame counts. The same motion is therefore
+smoothed the same at 24, 30 or 60 fps and at any `--stride`. Because a local quadratic needs several samples under
+its window, a sigma is never narrower than `MIN_SIGMA_SAMPLES` of the track's own median sampling step (at stride 6
+of 25 fps video, 0.24 s instead of the default 0.12 s), and a hole splits a track only when it is longer than both
+`max_gap` and `GAP_SAMPLES` median steps.
+
+Method, per track and per contiguous segment (samples further apart than the gap are separate segments, so
+nothing is smoothed across a long disappearance; shorter holes are bridged because the kernel uses real time
 distances):
 
 1. Rotations (root, body, hands, jaw) go axis-angle → unit quaternions (scipy Rotation), then each joint's
@@ -22,10 +29,12 @@ distances):
 4. Shape: betas become one vector per track, the weighted median of the per-frame estimates (robust to a few bad
    frames), repeated on every frame so the body keeps its size.
 
-Default strengths (Gaussian sigma in frames; 0 turns a part off), chosen for 25–30 fps video where the noise is
-mostly white from frame to frame: root 3, body 3, hands 4 (noisiest: small crops), face 3 (jaw and expression),
-translation 5 (depth comes from a monocular scale estimate, the noisiest signal). Measured on white noise, sigma 3
-removes 97 % of its acceleration, while a 1 Hz motion at 30 fps keeps 98 % of its amplitude (2 Hz: 81 %).
+Default strengths (`SMOOTHING_PRESETS`, Gaussian sigma in seconds; 0 turns a part off), chosen on 25–30 fps video
+where the noise is mostly white from frame to frame: root 0.12 s, body 0.12 s (3 frames at 25 fps), hands 0.16 s
+(noisiest: small crops), face 0.12 s (jaw and expression), translation 0.2 s (depth comes from a monocular scale
+estimate, the noisiest signal). Measured with a sigma of 3 frames, the filter removes 97 % of white noise's
+acceleration, while a 1 Hz motion at 30 fps keeps 98 % of its amplitude (2 Hz: 81 %). bench/smoothing.py measures
+accel error and MPJPE against a generated truth at 25 and 60 fps, strides 1 and 6.
 On the synthetic test motions (tests/test_smooth.py) accel error drops by about 98 % and MPJPE by about 65 %.
 Reference for the accel metric: SmoothNet (Zeng et al., ECCV 2022).
 
@@ -44,19 +53,64 @@ import numpy as np
 
 from .motion import MotionClip, MotionTrack
 
-__all__ = ["smooth_clip", "smooth_track", "frame_weights", "robust_betas", "segments", "local_polynomial"]
+__all__ = ["smooth_clip", "smooth_track", "frame_weights", "robust_betas", "segments", "local_polynomial",
+           "sample_times", "timeline_frames", "split_gap", "SMOOTHING_PRESETS", "DEFAULT_MAX_GAP", "MIN_SIGMA_SAMPLES", "GAP_SAMPLES"]
 
 logger = logging.getLogger(__name__)
 
 _MIN_WEIGHT = 0.02  # floor so a frame never vanishes completely (a segment of bad frames still gets an estimate)
 
+# The one definition of the smoothing strengths: Gaussian sigma per part, in SECONDS (0 = off). CLI, options schema,
+# batch and add-on take their defaults from here.
+SMOOTHING_PRESETS: dict[str, dict[str, float]] = {
+    "off": dict(root=0.0, body=0.0, hands=0.0, face=0.0, transl=0.0),
+    "light": dict(root=0.06, body=0.06, hands=0.08, face=0.06, transl=0.1),
+    "default": dict(root=0.12, body=0.12, hands=0.16, face=0.12, transl=0.2),
+    "strong": dict(root=0.2, body=0.2, hands=0.24, face=0.2, transl=0.32),
+}
+DEFAULT_MAX_GAP = 0.2  # seconds: a longer hole (≈ 5 frames at 25 fps) splits a track into separate segments
+MIN_SIGMA_SAMPLES = 1.0  # a sigma covers at least this many median sampling steps (sparse tracks, large strides)
+GAP_SAMPLES = 2.5  # ... and a hole must also be longer than this many steps to split a track
 
-def segments(frames: np.ndarray, max_gap: int) -> list[slice]:
-    """Splits sorted frame indices where consecutive frames are more than `max_gap` apart.
+
+def sample_times(track: MotionTrack, fps: float) -> np.ndarray:
+    """(N,) float64 seconds of each sample: the recorded presentation times when they increase strictly (real
+    timestamps, variable frame rate too), else frame index / fps."""
+    frames = np.asarray(track.frames, np.float64)
+    times = np.asarray(getattr(track, "times", frames / fps), np.float64).reshape(-1)
+    if len(times) == len(frames) and np.all(np.isfinite(times)) and np.all(np.diff(times) > 0):
+        return times
+    return frames / float(fps)
+
+
+def timeline_frames(clip: MotionClip, track: MotionTrack) -> np.ndarray:
+    """(N,) float64 positions of a track's samples on a timeline at the clip's fps (where the Blender keys go): the
+    real times × fps, anchored at the clip's earliest sample (its frame index). Where every sample is within half a
+    frame of its index (constant rate; timestamps rounded by the container) the keys are the frame indices exactly;
+    a variable-rate video keys each sample at its true time."""
+    first = min(clip.tracks or [track], key=lambda tr: tr.frames[0])
+    shift = float(sample_times(first, clip.fps)[0] * clip.fps - first.frames[0])
+    frames = np.asarray(track.frames, np.float64)
+    positions = sample_times(track, clip.fps) * clip.fps - shift
+    return frames if np.all(np.abs(positions - frames) < 0.5) else positions
+
+
+def _median_step(t: np.ndarray) -> float:
+    return float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+
+
+def split_gap(t: np.ndarray, max_gap: float) -> float:
+    """The hole length (seconds) above which samples at times `t` are not smoothed together: `max_gap`, or
+    `GAP_SAMPLES` median steps when the track is sampled more sparsely."""
+    return max(float(max_gap), GAP_SAMPLES * _median_step(t))
+
+
+def segments(frames: np.ndarray, max_gap: float) -> list[slice]:
+    """Splits sorted sample positions where consecutive ones are more than `max_gap` apart.
 
     Args:
-        frames: (N,) int strictly increasing frame indices.
-        max_gap: largest frame step that stays in one segment (1 = only consecutive frames).
+        frames: (N,) strictly increasing positions (frame indices, or seconds).
+        max_gap: largest step that stays in one segment, in the units of `frames` (1 = only consecutive frames).
 
     Returns:
         Slices into `frames`, one per segment, in order.
@@ -75,10 +129,10 @@ def local_polynomial(t: np.ndarray, x: np.ndarray, w: np.ndarray, sigma: float, 
     makes it fall back gracefully to lower degrees where the window holds too few samples (segment ends, holes).
 
     Args:
-        t: (n,) float sample positions in frames, strictly increasing.
+        t: (n,) float sample positions (seconds, or frames), strictly increasing.
         x: (n, D) float values.
         w: (n,) float > 0 sample weights (confidence).
-        sigma: Gaussian kernel width in frames; <= 0 returns a copy of x.
+        sigma: Gaussian kernel width in the units of t; <= 0 returns a copy of x.
         degree: polynomial degree (0 = Gaussian smoothing, 1 = local linear, 2 = local quadratic).
 
     Returns:
@@ -89,7 +143,7 @@ def local_polynomial(t: np.ndarray, x: np.ndarray, w: np.ndarray, sigma: float, 
     if sigma <= 0 or n < 2:
         return x.copy()
     t = np.asarray(t, np.float64)
-    radius = min(int(np.ceil(4 * sigma)), n - 1)  # in samples; a sample is at least one frame away
+    radius = min(int(np.ceil(4 * sigma / np.min(np.diff(t)))), n - 1)  # in samples: 4 sigma at the densest spacing
     normal = np.zeros((n, degree + 1, degree + 1))
     rhs = np.zeros((n, degree + 1, x.shape[1]))
     powers = np.arange(degree + 1)
@@ -197,42 +251,52 @@ def robust_betas(betas: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return sorted_betas[idx, np.arange(betas.shape[1])]
 
 
+_DEFAULT = SMOOTHING_PRESETS["default"]
+
+
 def smooth_track(
     track: MotionTrack,
     image_size: tuple[int, int],
     *,
-    root: float = 3.0,
-    body: float = 3.0,
-    hands: float = 4.0,
-    face: float = 3.0,
-    transl: float = 5.0,
+    fps: float,
+    root: float = _DEFAULT["root"],
+    body: float = _DEFAULT["body"],
+    hands: float = _DEFAULT["hands"],
+    face: float = _DEFAULT["face"],
+    transl: float = _DEFAULT["transl"],
     confidence: bool = True,
     one_shape: bool = True,
-    max_gap: int = 5,
+    max_gap: float = DEFAULT_MAX_GAP,
 ) -> MotionTrack:
-    """Smooths one track; see the module docstring. Returns a new MotionTrack (the input is untouched)."""
+    """Smooths one track; see the module docstring (strengths and gap in seconds; `fps` is the video's, used only
+    when the track has no usable timestamps). Returns a new MotionTrack (the input is untouched)."""
     n = len(track)
+    times = sample_times(track, fps)
+    floor = MIN_SIGMA_SAMPLES * _median_step(times)  # a sigma spans at least this long (sparse sampling)
     weights = frame_weights(track, image_size) if confidence else np.ones(n)
     out = {
         name: getattr(track, name).astype(np.float64)
         for name in ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "expression", "transl")
     }
+    def width(sigma: float) -> float:
+        return max(sigma, floor) if sigma > 0 else 0.0
+
     rotation_parts: Iterable[tuple[str, float]] = (
-        ("global_orient", root),
-        ("body_pose", body),
-        ("left_hand_pose", hands),
-        ("right_hand_pose", hands),
-        ("jaw_pose", face),
+        ("global_orient", width(root)),
+        ("body_pose", width(body)),
+        ("left_hand_pose", width(hands)),
+        ("right_hand_pose", width(hands)),
+        ("jaw_pose", width(face)),
     )
-    for seg in segments(track.frames, max_gap):
-        t = track.frames[seg].astype(np.float64)
+    for seg in segments(times, split_gap(times, max_gap)):
+        t = times[seg]
         w = weights[seg]
         for name, sigma in rotation_parts:
             value = getattr(track, name)[seg]
             shaped = value.reshape(len(t), -1, 3)
             out[name][seg] = _smooth_rotations(shaped, t, w, sigma).reshape(value.shape)
-        out["expression"][seg] = local_polynomial(t, track.expression[seg], w, face)
-        out["transl"][seg] = local_polynomial(t, track.transl[seg], w, transl)
+        out["expression"][seg] = local_polynomial(t, track.expression[seg], w, width(face))
+        out["transl"][seg] = local_polynomial(t, track.transl[seg], w, width(transl))
     betas = track.betas
     if one_shape:
         betas = np.broadcast_to(robust_betas(track.betas, weights), track.betas.shape)
@@ -242,27 +306,28 @@ def smooth_track(
 def smooth_clip(
     clip: MotionClip,
     *,
-    root: float = 3.0,
-    body: float = 3.0,
-    hands: float = 4.0,
-    face: float = 3.0,
-    transl: float = 5.0,
+    root: float = _DEFAULT["root"],
+    body: float = _DEFAULT["body"],
+    hands: float = _DEFAULT["hands"],
+    face: float = _DEFAULT["face"],
+    transl: float = _DEFAULT["transl"],
     confidence: bool = True,
     one_shape: bool = True,
-    max_gap: int = 5,
+    max_gap: float = DEFAULT_MAX_GAP,
 ) -> MotionClip:
     """Smooths every track of a clip offline (zero phase) in rotation space; the input clip is untouched.
 
     Args:
         clip: the raw clip.
-        root: Gaussian sigma in frames for global_orient (0 = off).
+        root: Gaussian sigma in seconds for global_orient (0 = off).
         body: sigma for body_pose (21 joints).
         hands: sigma for both hands' poses.
         face: sigma for jaw_pose and expression.
         transl: sigma for transl (metres, OpenCV camera).
         confidence: weigh frames by detector score and box sanity (see `frame_weights`).
         one_shape: replace per-frame betas by one robust (weighted median) shape per track.
-        max_gap: frames further apart than this are not smoothed together.
+        max_gap: samples further apart than this many seconds (and than GAP_SAMPLES steps) are not smoothed
+            together.
 
     Returns:
         A new MotionClip; its metadata gains a "smoothing" entry with these settings.
@@ -272,9 +337,9 @@ def smooth_clip(
     for name in ("root", "body", "hands", "face", "transl"):
         value = settings[name]
         if not np.isfinite(value) or value < 0:
-            raise ValueError(f"smooth_clip: {name} must be a finite sigma >= 0 in frames, got {value}")
-    if max_gap < 1:
-        raise ValueError(f"smooth_clip: max_gap must be >= 1 frame, got {max_gap}")
-    tracks = [smooth_track(track, clip.image_size, **settings) for track in clip.tracks]
+            raise ValueError(f"smooth_clip: {name} must be a finite sigma >= 0 in seconds, got {value}")
+    if not np.isfinite(max_gap) or max_gap <= 0:
+        raise ValueError(f"smooth_clip: max_gap must be > 0 seconds, got {max_gap}")
+    tracks = [smooth_track(track, clip.image_size, fps=clip.fps, **settings) for track in clip.tracks]
     logger.debug("smoothed %d tracks with %s", len(tracks), settings)
-    return clip.replace(tracks=tracks, metadata={**clip.metadata, "smoothing": settings})
+    return clip.replace(tracks=tracks, metadata={**clip.metadata, "smoothing": {**settings, "units": "seconds"}})

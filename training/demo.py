@@ -400,7 +400,7 @@ def write_synthetic_part(data_root: Path, model_dir: Path, n: int, seed: int, ch
     import cv2
 
     from core.body import read_model_arrays
-    from core.motion import atomic_write
+    from core.atomic import atomic_write
     from core.render import render_mesh
 
     from .datasets.humandata import DATA
@@ -479,7 +479,7 @@ def assemble_set(data_root: Path) -> Path:
     Returns:
         `<data_root>/preprocessed_datasets/<slot file>`.
     """
-    from core.motion import atomic_write
+    from core.atomic import atomic_write
 
     from .datasets.humandata import DATA
 
@@ -643,7 +643,7 @@ def mean_pose_baseline(data_root: Path, model_dir: Path) -> dict:
 
 def write_card(path: Path, train_info: dict, heldout: dict, data_info: dict, baseline: dict) -> Path:
     """`demo_card.json`: what the demo network is, how it was made and how good it is."""
-    from core.motion import atomic_write
+    from core.atomic import atomic_write
 
     from .configs.base import load_config
 

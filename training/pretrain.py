@@ -85,7 +85,7 @@ def pretrain(cfg: TrainConfig, steps: int, out: Path, batch_size: int = 16, lr: 
     """
     from dataclasses import replace
 
-    from core.motion import atomic_write
+    from core.atomic import atomic_write
 
     from .train import build_loader
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.atomic import atomic_write
+
 from .joints import SMPLX_TO_137
 
 log = logging.getLogger(__name__)
@@ -139,10 +141,7 @@ def _write_images(bodies: Bodies, img_root: Path, names: list[str], rng: np.rand
 
 
 def _save_npz(path: Path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(path)
+    atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))
 
 
 def write_humandata(data_root: str | Path, name: str, model_dir: str | Path, n: int = 8, seed: int = 0,
@@ -236,10 +235,7 @@ def write_humandata(data_root: str | Path, name: str, model_dir: str | Path, n: 
 
 
 def _write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj))
-    tmp.replace(path)
+    atomic_write(path, lambda fh: fh.write(json.dumps(obj)), mode="w")
 
 
 # ---------------------------------------------------------------------------------------------- OSX-style layouts
@@ -481,12 +477,10 @@ def write_agora_test(data_root, model_dir, n: int = 2, seed: int = 0) -> Bodies:
 
 def write_ply(path: Path, verts: np.ndarray) -> None:
     """ASCII PLY with vertices only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     head = f"ply\nformat ascii 1.0\nelement vertex {len(verts)}\nproperty float x\nproperty float y\n" \
            f"property float z\nend_header\n"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(head + "\n".join(f"{x:.6f} {y:.6f} {z:.6f}" for x, y, z in verts) + "\n")
-    tmp.replace(path)
+    text = head + "\n".join(f"{x:.6f} {y:.6f} {z:.6f}" for x, y, z in verts) + "\n"
+    atomic_write(path, lambda fh: fh.write(text), mode="w")
 
 
 def write_ehf(data_root, model_dir, n: int = 3, seed: int = 0) -> Bodies:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.atomic import atomic_write
+
 from . import metrics
 
 log = logging.getLogger("training.test")
@@ -227,10 +229,7 @@ def format_table(benchmark: str, res: dict[str, float]) -> str:
 
 
 def _write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    tmp.replace(path)
+    atomic_write(path, lambda fh: fh.write(json.dumps(obj, indent=2)), mode="w")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,6 +36,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from core.atomic import AtomicOutputs
+
 from .configs.base import TrainConfig, load_config
 from .losses import LossWeights, compute_losses, model_predictions
 
@@ -208,15 +210,11 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, cfg: TrainConfig, e
         obj = {"epoch": int(epoch), "network": ours_to_official(sd), "optimizer": optimizer.state_dict(),
                "config": model.cfg.to_dict(), "train_config": cfg.to_dict(), "step": int(step),
                "scheduler": scheduler.state_dict(), "rng": states}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(obj, tmp)
-        tmp.replace(path)
         last = path.parent / "last.pth.tar"
-        if path != last:
-            tmp2 = last.with_name(last.name + ".tmp")
-            torch.save(obj, tmp2)
-            tmp2.replace(last)
+        with AtomicOutputs() as out:  # the step file and last.pth.tar appear together
+            torch.save(obj, out.path(path))
+            if path != last:
+                torch.save(obj, out.path(last))
     if _is_dist():
         dist.barrier()
 

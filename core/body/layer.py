@@ -9,7 +9,7 @@ import logging
 import os
 from typing import Any
 
-from .files import model_file_path
+from .files import model_file_path, plain_model_file
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def load_body_model(model_dir: str | os.PathLike, gender: str = "neutral", devic
 
     Raises:
         FileNotFoundError: the model file is absent (the message says where to get it).
-        ValueError: unknown gender.
+        ValueError: unknown gender, or the file lacks an array or has wrong shapes (one line naming it).
     """
     path = model_file_path(model_dir, gender)
     import smplx  # lazy: torch-free callers of core.body never pay for it
@@ -46,5 +46,7 @@ def load_body_model(model_dir: str | os.PathLike, gender: str = "neutral", devic
     kwargs = {**DEFAULT_SMPLX_KWARGS, **smplx_kwargs}
     kwargs.setdefault("ext", "npz")
     logger.debug("loading SMPL-X %s from %s", gender, path)
-    model = smplx.create(str(path), model_type="smplx", gender=gender.lower(), **kwargs)
+    # smplx opens npz files with allow_pickle=True: it only ever sees a copy holding plain arrays
+    with plain_model_file(path) as plain:
+        model = smplx.create(str(plain), model_type="smplx", gender=gender.lower(), **kwargs)
     return model.to(device)

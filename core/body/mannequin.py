@@ -13,13 +13,13 @@ import io
 import logging
 import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import AtomicOutputs
 from ._mannequin_geometry import (
     BETA_DIRECTIONS,
     GENDER_PROPORTIONS,
@@ -388,19 +388,6 @@ def build_mannequin(gender: str = "neutral", res: Resolution | None = None, orde
 # ------------------------------------------------------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write via a unique temporary file and os.replace, so readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     """A compressed npz (as np.savez_compressed) with fixed zip timestamps, so equal arrays give equal bytes.
 
@@ -427,10 +414,10 @@ def write_mannequin(model_dir: str | os.PathLike) -> list[Path]:
 
     Files: `smplx/SMPLX_{NEUTRAL,MALE,FEMALE}.npz`, `smplx/SMPLX_to_J14.pkl` (float64 (14,V), LSP-14 order),
     `smplx/MANO_SMPLX_vertex_ids.pkl` ({'left_hand','right_hand'}: int64 (778,)),
-    `smplx/SMPL-X__FLAME_vertex_ids.npy` (int64 (5023,)). Existing files are replaced atomically.
+    `smplx/SMPL-X__FLAME_vertex_ids.npy` (int64 (5023,)). Existing files are replaced atomically, all together.
     """
     out = Path(model_dir).expanduser() / "smplx"
-    out.mkdir(parents=True, exist_ok=True)
+    files: dict[Path, bytes] = {}
     res = choose_resolution()
     order = _vertex_order(build_body(Proportions(), res))
     written: list[Path] = []
@@ -440,12 +427,14 @@ def write_mannequin(model_dir: str | os.PathLike) -> list[Path]:
         if gender == "neutral":
             aux_source = m          # the auxiliary files describe the neutral body, as in SMPLer-X
         path = out / f"SMPLX_{gender.upper()}.npz"
-        _atomic_write(path, npz_bytes(m.arrays))
-        written.append(path)
+        files[path] = npz_bytes(m.arrays)
     j14_name, mano_name, flame_name = AUX_FILES
-    _atomic_write(out / j14_name, pickle.dumps(aux_source.j14, protocol=2))
-    _atomic_write(out / mano_name, pickle.dumps(aux_source.mano, protocol=2))
-    _atomic_write(out / flame_name, npy_bytes(aux_source.flame))
-    written += [out / j14_name, out / mano_name, out / flame_name]
+    files[out / j14_name] = pickle.dumps(aux_source.j14, protocol=2)
+    files[out / mano_name] = pickle.dumps(aux_source.mano, protocol=2)
+    files[out / flame_name] = npy_bytes(aux_source.flame)
+    with AtomicOutputs() as staged:
+        for path, data in files.items():
+            staged.write(path, lambda fh, d=data: fh.write(d))
+    written += list(files)
     logger.info("wrote the mannequin (version %d) to %s", MANNEQUIN_VERSION, out)
     return written

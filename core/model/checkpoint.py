@@ -74,13 +74,18 @@ def infer_config(sd: Mapping[str, torch.Tensor], saved: Mapping | None = None) -
     (custom sizes such as the demo's small ViT), which wins when present.
     """
     if saved:
-        return ModelConfig(**dict(saved))
+        try:
+            return ModelConfig.from_dict(saved)
+        except ValueError as exc:
+            raise CheckpointError(f"{exc}; the file is not a checkpoint this tool wrote, re-download it") from None
     if "encoder.task_tokens" not in sd:
         raise CheckpointError("no 'encoder.task_tokens' entry: not an SMPLer-X network")
     width = int(sd["encoder.task_tokens"].shape[-1])
     depth = len({k.split(".")[2] for k in sd if k.startswith("encoder.blocks.")})
+    box = sd.get("box_net.bbox_center.0.weight")
+    box_width = int(box.shape[1]) if box is not None and box.dim() > 1 else None
     for cfg in VARIANTS.values():
-        if cfg.embed_dim == width and cfg.depth == depth and sd["box_net.bbox_center.0.weight"].shape[1] == cfg.box_width:
+        if cfg.embed_dim == width and cfg.depth == depth and box_width == cfg.box_width:
             return cfg
     raise CheckpointError(f"width {width} and depth {depth} match no SMPLer-X variant "
                           f"({', '.join(f'{c.name}: {c.embed_dim}/{c.depth}' for c in VARIANTS.values())})")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 __all__ = [
     "ModelConfig", "VARIANTS", "variant_config", "INPUT_IMG_SHAPE", "INPUT_BODY_SHAPE",
-    "VIRTUAL_FOCAL", "VIRTUAL_PRINCPT", "CAMERA_3D_SIZE", "HAND_BOX_EXT", "FACE_BOX_EXT",
+    "VIRTUAL_FOCAL", "VIRTUAL_PRINCPT", "CAMERA_3D_SIZE", "HAND_BOX_EXT", "FACE_BOX_EXT", "CONFIG_RANGES",
 ]
 
 INPUT_IMG_SHAPE = (512, 384)  # (H, W) of the affine crop the network takes
@@ -60,6 +62,43 @@ class ModelConfig:
     def to_dict(self) -> dict:
         """Plain types only, so a checkpoint holding it loads with torch.load(weights_only=True)."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, saved: Mapping[str, Any]) -> ModelConfig:
+        """A config stored in a checkpoint, checked against SMPLer-X's architecture before anything is built
+        (a crafted file must not make us allocate gigabytes); ValueError names the bad key and the allowed range.
+        """
+        if not isinstance(saved, Mapping):
+            raise ValueError(f"'config' must be a dict, got {type(saved).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(str(k) for k in saved if k not in known)
+        if unknown:
+            raise ValueError(f"'config' has unknown key(s) {unknown}; known: {sorted(known)}")
+        for key, value in saved.items():
+            if key in ("name", "checkpoint_file"):
+                if not isinstance(value, str) or len(value) > 200:
+                    raise ValueError(f"'config' {key}: expected a short string, got {type(value).__name__}")
+                continue
+            low, high = CONFIG_RANGES[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"'config' {key}={value!r}: expected an integer in [{low}, {high}] "
+                                 "(the range of SMPLer-X's architectures)")
+        if "name" not in saved or not {"embed_dim", "depth", "num_heads"} <= set(saved):
+            raise ValueError("'config' needs name, embed_dim, depth and num_heads")
+        return cls(**dict(saved))
+
+
+# Allowed values of a stored config: from the demo's small ViT up to H32 (model_spec.md §1); fixed parts fixed.
+CONFIG_RANGES: dict[str, tuple[int, int]] = {
+    "embed_dim": (16, 1280),
+    "depth": (1, 32),
+    "num_heads": (1, 16),
+    "mlp_ratio": (1, 4),
+    "patch_size": (16, 16),
+    "patch_padding": (2, 2),
+    "num_task_tokens": (31, 31),
+    "box_width": (8, 256),
+}
 
 
 VARIANTS: dict[str, ModelConfig] = {

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..atomic import atomic_write
 from ..body.joint_names import JOINT_IDX_137
 from .checkpoint import CheckpointError, ours_to_official, read_checkpoint
 from .config import (
@@ -113,8 +114,10 @@ class SMPLerX(nn.Module):
                 raise CheckpointError(
                     f"{path}: checkpoint is {cfg.name.upper()} (width {cfg.embed_dim}, depth {cfg.depth}), "
                     f"{want.name.upper()} requested (width {want.embed_dim}, depth {want.depth})")
+        with torch.device("meta"):  # shapes only: a mismatched file fails before any memory is allocated
+            _check_state_dict(cls(cfg, None), sd, path)
         model = cls(cfg, None)
-        _load_strict(model, sd, path)
+        model.load_state_dict(sd, strict=True)
         model.smplx_layer = _load_body(body_model_dir, device)
         model.compute_dtype = dtype
         return model.to(device).eval()
@@ -126,15 +129,11 @@ class SMPLerX(nn.Module):
         The write is atomic (temporary file, then rename).
         """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
         obj: dict[str, Any] = {"epoch": int(epoch), "network": ours_to_official(state), "config": self.cfg.to_dict()}
         if optimizer is not None:
             obj["optimizer"] = optimizer
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(obj, tmp)
-        tmp.replace(path)
-        return path
+        return atomic_write(path, lambda fh: torch.save(obj, fh))
 
     # ------------------------------------------------------------------ forward
     def forward(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -316,8 +315,8 @@ def _load_body(model_dir: str | Path | None, device: Any) -> nn.Module | None:
     return load_body_model(model_dir, gender="neutral", device=device)
 
 
-def _load_strict(model: SMPLerX, sd: dict[str, torch.Tensor], path: str | Path) -> None:
-    """load_state_dict that names every missing, unexpected or mis-shaped key together with the file."""
+def _check_state_dict(model: SMPLerX, sd: dict[str, torch.Tensor], path: str | Path) -> None:
+    """CheckpointError naming every missing, unexpected or mis-shaped key together with the file."""
     own = model.state_dict()
     missing = sorted(k for k in own if k not in sd)
     unexpected = sorted(k for k in sd if k not in own)
@@ -331,4 +330,3 @@ def _load_strict(model: SMPLerX, sd: dict[str, torch.Tensor], path: str | Path) 
                  f"{len(shapes)} of another shape: {_fmt(shapes)}" if shapes else ""]
         raise CheckpointError(f"{path}: does not match SMPLer-X {model.cfg.name.upper()}: "
                               + "; ".join(p for p in parts if p))
-    model.load_state_dict(sd, strict=True)
