@@ -205,3 +205,15 @@ def test_restricted_unpickler_still_reads_real_files(tmp_path, mannequin_dir):
         assert out["meta"] == data["meta"]
     mano = load_pickle(mannequin_dir / "smplx" / "MANO_SMPLX_vertex_ids.pkl")
     assert mano["left_hand"].shape == (778,)
+
+
+@pytest.mark.parametrize("rate, ok", [(0.55, True), (0.0, True), (1.5, False), ("0.1", False), (True, False)])
+def test_stored_drop_path_rate_is_checked(rate, ok):
+    """A training checkpoint stores its stochastic-depth rate with the config; only a rate in [0, 1) loads."""
+    from core.model.config import ModelConfig
+    saved = dict(name="s32", embed_dim=384, depth=12, num_heads=12, drop_path_rate=rate)
+    if ok:
+        assert ModelConfig.from_dict(saved).drop_path_rate == rate
+    else:
+        with pytest.raises(ValueError, match="drop_path_rate"):
+            ModelConfig.from_dict(saved)

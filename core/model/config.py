@@ -79,6 +79,10 @@ class ModelConfig:
                 if not isinstance(value, str) or len(value) > 200:
                     raise ValueError(f"'config' {key}: expected a short string, got {type(value).__name__}")
                 continue
+            if key == "drop_path_rate":  # a training setting, stored with the config since stochastic depth
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+                    raise ValueError(f"'config' drop_path_rate={value!r}: expected a number in [0, 1)")
+                continue
             low, high = CONFIG_RANGES[key]
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"'config' {key}={value!r}: expected an integer in [{low}, {high}] "
