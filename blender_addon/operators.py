@@ -316,8 +316,9 @@ class SMPLX_OT_install_dependencies(bpy.types.Operator):
 
     def _start(self, context) -> worker.CommandSequence:
         if not getattr(bpy.app, "online_access", True):
-            raise ValueError("Blender is in offline mode: allow online access (Preferences > System) to download "
-                             "the dependencies, or tick 'Use an existing Python'")
+            raise ValueError("Blender is in offline mode: allow online access (Preferences > System; in background "
+                             "mode start Blender with --online-mode) to download the dependencies, or tick 'Use an "
+                             "existing Python'")
         prefs = addon_preferences(context)
         python = deps.base_python()
         problem = deps.venv_problem(python)
