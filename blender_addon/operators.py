@@ -341,7 +341,7 @@ class SMPLX_OT_install_dependencies(bpy.types.Operator):
             prefs.installing = False
         if state == "done":
             if prefs is not None:
-                prefs.python_path = ""  # conversion_python() now finds the new environment
+                prefs.use_existing_python = False  # conversion_python() now finds the new environment
                 prefs.install_status = f"installed into {self._env_dir}"
             self.report({"INFO"}, f"dependencies installed into {self._env_dir}")
             return {"FINISHED"}
