@@ -263,7 +263,8 @@ class CommandSequence:
             self._current = self._start_next()
         elif self._current.state != "running":
             self.state = self._current.state
-            self.error = self._current.error
+            lines = meaningful_lines(list(self._current.output_tail), 3)  # pip says what failed in a few lines
+            self.error = " | ".join(lines) or self._current.error
         return self.state
 
     def cancel(self) -> None:
