@@ -124,7 +124,8 @@ def check_python(python: str, timeout: float = 120.0) -> tuple[bool, str]:
         return False, f"{python} does not run as a Python ({type(exc).__name__})"
     missing = [name for name in IMPORT_NAMES if not found.get(name)]
     if missing:
-        return False, f"Python {found['python']} lacks {', '.join(missing)}: install them, or use 'Install dependencies'"
+        return False, (f"Python {found['python']} lacks {', '.join(missing)}: install them, or use "
+                       "'Install dependencies'")
     device = "CUDA" if found.get("cuda") else "CPU"
     return True, (f"Python {found['python']}: torch {found['torch']} ({device}), numpy {found['numpy']}, "
                   f"opencv {found['cv2']}, av {found['av']}")

@@ -167,7 +167,8 @@ def test_install_dependencies_headless_reports_pip_error(addon, tmp_path, monkey
     assert "hint" not in prefs.install_status and not prefs.installing
 
     env = Path(prefs.env_dir)  # success: the environment's Python becomes the conversion's
-    make_env = f"import os; os.makedirs({str(env / 'bin')!r}); os.symlink({sys.executable!r}, {str(env / 'bin' / 'python')!r})"
+    python = env / "bin" / "python"
+    make_env = f"import os; os.makedirs({str(env / 'bin')!r}); os.symlink({sys.executable!r}, {str(python)!r})"
     monkeypatch.setattr(deps, "install_commands", lambda env_, python, flavour: [[sys.executable, "-c", make_env]])
     assert bpy.ops.smplx_video.install_dependencies() == {"FINISHED"}
     from blender_addon.preferences import conversion_python
