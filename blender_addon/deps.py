@@ -81,6 +81,9 @@ def base_python() -> str:
 
 def venv_problem(python: str) -> str:
     """Why `python -m venv` would fail (Debian/Ubuntu strip ensurepip from the system Python), or "" if it works."""
+    if os.path.basename(python).lower().startswith("blender"):
+        return ("Blender's Python interpreter was not found (sys.executable is the blender program): tick 'Use an "
+                "existing Python' and choose one that has the dependencies")
     try:
         probe = subprocess.run([python, "-c", "import ensurepip, venv"], capture_output=True, text=True, timeout=60)
     except OSError as exc:
