@@ -154,6 +154,7 @@ class ConvertWorker:
         """Start `<python> -m core convert` for `video` (checked first) with `core` importable from `core_parent`;
         `options` is a core.options.ConvertOptions (validated here, so a bad value fails before the child)."""
         check_start(python, core_parent, video)
+        python = os.path.abspath(python)  # the child runs in core_parent: a relative path would point elsewhere
         options.validate()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (core_parent, env.get("PYTHONPATH", "")) if p)

@@ -409,3 +409,20 @@ def test_install_can_be_cancelled(tmp_path):
     assert steps.poll() == "cancelled" and steps._current._proc.poll() is not None
     time.sleep(0.3)
     assert not (tmp_path / "first").exists() and not (tmp_path / "second").exists()
+
+
+def test_relative_python_and_paths_reach_the_child(tmp_path, monkeypatch):
+    """The child runs in core's folder: a relative `--python` and relative paths given by the caller still work."""
+    from blender_addon.worker import ConvertWorker
+    from core.options import ConvertOptions
+
+    monkeypatch.chdir(tmp_path)
+    _script(tmp_path / "py", """\
+        import json, sys
+        print(json.dumps({"stage": "load", "done": 1, "total": 1, "message": " ".join(sys.argv[1:])}), flush=True)
+    """)
+    (tmp_path / "v.mp4").write_bytes(b"")
+    child = ConvertWorker.for_conversion("py", str(ROOT), "v.mp4", "out.npz", ConvertOptions(checkpoint="ck.pth"))
+    assert child.wait(interval=0.02) == "done", child.error
+    argv = child.progress.message.split()
+    assert argv[3] == str(tmp_path / "v.mp4") and argv[argv.index("--checkpoint") + 1] == str(tmp_path / "ck.pth")
