@@ -2,18 +2,27 @@
 
 Settings follow the round-trip measurements in reference/blender_notes.md §4.3: no leaf bones, no key
 simplification (the default 1.0 is lossy), one baked scene action (no NLA / all-actions takes), and files are written
-to a temporary name first and renamed when complete. Frames are exported at their absolute time (frame / fps), so
-video frame f is at t = f / fps in the file.
+to a temporary name first and renamed when complete.
+
+Time: scene frame 1 (where the import puts the first frame) is time 0 in FBX files, the time their importers (Blender's
+anim_offset=1, game engines) put on frame 1, so exports re-import onto the same frames; glTF keeps absolute times
+(its importer maps them back exactly) and BVH has no start time (Blender's importer starts it at frame 1).
 """
 
 from __future__ import annotations
 
+import glob
 import os
 from contextlib import contextmanager
 
 from . import core_module
 
 FORMATS = ("FBX", "GLB", "BVH")
+EXTENSIONS = {"FBX": ".fbx", "GLB": ".glb", "BVH": ".bvh"}
+
+
+class ExportError(RuntimeError):
+    """An exporter failed; the message says which file and why (operators report it, batch lists it)."""
 
 _FBX_COMMON = {
     "use_selection": True,
@@ -53,10 +62,11 @@ def export_rigs(context, armatures, filepath: str, fmt: str = "FBX", preset: str
         preset: FBX preset, one of FBX_PRESETS ("BLENDER", "UNITY", "UNREAL").
 
     Returns:
-        The files written.
+        The files written. The extension always follows the format (`clip.fbx` asked as GLB is written `clip.glb`).
 
     Raises:
         ValueError: unknown format or preset, or no armature to export.
+        ExportError: the exporter failed (nothing is left behind, not even a partial file).
     """
     fmt = fmt.upper()
     if fmt not in FORMATS:
@@ -66,7 +76,7 @@ def export_rigs(context, armatures, filepath: str, fmt: str = "FBX", preset: str
     armatures = [a for a in armatures if a is not None and a.type == "ARMATURE"]
     if not armatures:
         raise ValueError("nothing to export: select an SMPL-X armature (or pass the armatures of an import)")
-    filepath = os.path.abspath(os.fspath(filepath))
+    filepath = with_extension(os.path.abspath(os.fspath(filepath)), fmt)
     os.makedirs(os.path.dirname(filepath), exist_ok=True)
     if fmt == "BVH":
         return _export_bvh(context, armatures, filepath)
@@ -75,7 +85,8 @@ def export_rigs(context, armatures, filepath: str, fmt: str = "FBX", preset: str
         import bpy
 
         if fmt == "FBX":
-            bpy.ops.export_scene.fbx(filepath=tmp, **_FBX_COMMON, **FBX_PRESETS[preset.upper()])
+            with _fbx_time(context, objects):
+                bpy.ops.export_scene.fbx(filepath=tmp, **_FBX_COMMON, **FBX_PRESETS[preset.upper()])
         else:
             bpy.ops.export_scene.gltf(
                 filepath=tmp, export_format="GLB", use_selection=True, export_animations=True,
@@ -84,6 +95,15 @@ def export_rigs(context, armatures, filepath: str, fmt: str = "FBX", preset: str
                 export_anim_slide_to_zero=False, export_frame_range=True, export_yup=True,
             )
     return [filepath]
+
+
+def with_extension(path: str, fmt: str) -> str:
+    """`path` with the format's extension (a known export extension of another format is replaced, else added)."""
+    stem, ext = os.path.splitext(path)
+    want = EXTENSIONS[fmt.upper()]
+    if ext.lower() == want:
+        return path
+    return (stem if ext.lower() in EXTENSIONS.values() else path) + want
 
 
 def _export_bvh(context, armatures, filepath: str) -> list:
@@ -101,6 +121,25 @@ def _export_bvh(context, armatures, filepath: str) -> list:
                                     root_transform_only=False, global_scale=1.0)
         written.append(path)
     return written
+
+
+@contextmanager
+def _fbx_time(context, objects):
+    """Shift the keys and the scene's range one frame earlier while the FBX exporter (which writes frame f at time
+    f / fps) runs, so scene frame 1 is written at time 0; everything is put back afterwards."""
+    from .animate import shift_keys
+
+    owners = [*objects, *(o.data.shape_keys for o in objects if o.type == "MESH" and o.data.shape_keys)]
+    actions = {a.animation_data.action for a in owners
+               if a.animation_data is not None and a.animation_data.action is not None}
+    scene = context.scene
+    shift_keys(actions, -1.0)
+    scene.frame_start, scene.frame_end = scene.frame_start - 1, scene.frame_end - 1
+    try:
+        yield
+    finally:
+        scene.frame_start, scene.frame_end = scene.frame_start + 1, scene.frame_end + 1
+        shift_keys(actions, 1.0)
 
 
 @contextmanager
@@ -126,11 +165,24 @@ def _selected(context, objects, active):
 
 @contextmanager
 def _atomic(path: str):
-    """Yield a temporary path beside `path` (same extension); rename it to `path` only if the block succeeds
-    (core.atomic, the project's one atomic-output helper)."""
+    """Yield a temporary path beside `path` (same extension, core.atomic's staging); rename it to `path` only if the
+    block succeeds.
+
+    Whatever the exporter left under the temporary name (exporters add their own suffixes) is removed on failure, and
+    its exception becomes an ExportError naming the file.
+    """
     with core_module("atomic").AtomicOutputs() as staged:
         tmp = staged.path(path)
         tmp.unlink()  # the exporter creates it; an existing file would make Blender keep a backup copy
-        yield str(tmp)
-        if not tmp.is_file():
-            raise RuntimeError(f"the exporter wrote nothing for {path}")
+        try:
+            try:
+                yield str(tmp)
+            except Exception as exc:  # exporters raise RuntimeError, TypeError, OSError…: all are a failed export
+                detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+                raise ExportError(f"exporting {os.path.basename(path)} failed: {detail}") from exc
+            if not tmp.is_file():
+                raise ExportError(f"exporting {os.path.basename(path)} failed: the exporter wrote nothing")
+        except ExportError:
+            for leftover in glob.glob(glob.escape(str(tmp)) + "?*"):
+                os.remove(leftover)
+            raise

@@ -53,8 +53,9 @@ import numpy as np
 
 from .motion import MotionClip, MotionTrack
 
-__all__ = ["smooth_clip", "smooth_track", "frame_weights", "robust_betas", "segments", "local_polynomial",
-           "sample_times", "timeline_frames", "split_gap", "SMOOTHING_PRESETS", "DEFAULT_MAX_GAP", "MIN_SIGMA_SAMPLES", "GAP_SAMPLES"]
+__all__ = ["smooth_clip", "smooth_track", "frame_weights", "robust_betas", "track_shape", "segments",
+           "local_polynomial", "sample_times", "timeline_frames", "split_gap", "SMOOTHING_PRESETS", "DEFAULT_MAX_GAP",
+           "MIN_SIGMA_SAMPLES", "GAP_SAMPLES"]
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +250,12 @@ def robust_betas(betas: np.ndarray, weights: np.ndarray) -> np.ndarray:
     half = 0.5 * cum[-1]
     idx = (cum < half[None]).sum(axis=0)  # first index whose cumulative weight reaches half
     return sorted_betas[idx, np.arange(betas.shape[1])]
+
+
+def track_shape(track: MotionTrack, image_size: tuple[int, int]) -> np.ndarray:
+    """The track's one body shape: the confidence-weighted median of its per-frame betas (the only shape rule:
+    smoothing and the Blender import both use it, so a raw clip imports with the shape a smoothed one gets)."""
+    return robust_betas(np.asarray(track.betas, np.float64), frame_weights(track, image_size))
 
 
 _DEFAULT = SMOOTHING_PRESETS["default"]

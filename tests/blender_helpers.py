@@ -27,7 +27,7 @@ def reset_blender():
 
 
 def random_track(track_id: int, frames, seed: int, *, pose_scale: float = 0.4, expression: bool = True,
-                 gender: str = "neutral", box=(100.0, 80.0, 300.0, 460.0)):
+                 gender: str = "neutral", box=(100.0, 80.0, 300.0, 460.0), fps: float = 30.0):
     """A MotionTrack with random SMPL-X parameters on `frames`; one betas for all frames (a rig has one shape).
 
     Frame 0 of the track has zero expression so bone heads can be compared to smplx joints exactly there.
@@ -44,7 +44,7 @@ def random_track(track_id: int, frames, seed: int, *, pose_scale: float = 0.4, e
     return MotionTrack(
         track_id=track_id,
         frames=frames,
-        times=frames / 30.0,
+        times=frames / fps,
         global_orient=global_orient,
         body_pose=rng.normal(0.0, pose_scale, (n, 21, 3)),
         left_hand_pose=rng.normal(0.0, pose_scale, (n, 15, 3)),

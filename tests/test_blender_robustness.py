@@ -66,11 +66,13 @@ def test_failure_while_building_removes_what_was_built(bpy, mannequin_dir, monke
 
 def test_batch_same_stem_different_extension_gives_distinct_outputs(mannequin_dir, tmp_path):
     """take.npz in two folders (and take.mp4 / take.mov in one) must not overwrite each other."""
-    from blender_addon.batch import output_stems
+    from argparse import Namespace
+
+    from blender_addon.batch import _inputs
     from blender_helpers import make_clip, random_track
 
-    assert output_stems([Path("a/take.mp4"), Path("a/take.mov"), Path("a/other.mp4")]) == \
-        ["take_mp4", "take_mov", "other"]
+    items = _inputs(Namespace(input=["a/take.mp4", "a/take.mov", "a/other.mp4"], clip=[]))
+    assert [stem for _, _, stem in items] == ["take", "take-2", "other"]
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     make_clip([random_track(0, np.arange(5), seed=1)], num_frames=5).save(tmp_path / "a" / "take.npz")
@@ -81,14 +83,15 @@ def test_batch_same_stem_different_extension_gives_distinct_outputs(mannequin_di
            "--model-dir", str(mannequin_dir), "--no-camera"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["take_npz_1.bvh", "take_npz_2.bvh"]
+    assert sorted(p.name for p in out.iterdir()) == ["take-2.bvh", "take.bvh"]
     frames = [int(next(line for line in (out / n).read_text().splitlines() if line.startswith("Frames:")).split()[1])
-              for n in ("take_npz_1.bvh", "take_npz_2.bvh")]
+              for n in ("take.bvh", "take-2.bvh")]
     assert frames == [5, 7]
 
 
 def test_keys_at_real_timestamps_of_a_variable_rate_clip(bpy, mannequin_dir):
-    """Issue 16 item 11: a sample recorded at t seconds is keyed at t × fps (not at its frame index)."""
+    """Issue 16 item 11: a sample recorded at t seconds is keyed at t × fps (not at its frame index), on Blender's
+    timeline that starts at frame 1."""
     from blender_addon import importer
     from blender_helpers import make_clip, random_track
 
@@ -98,7 +101,7 @@ def test_keys_at_real_timestamps_of_a_variable_rate_clip(bpy, mannequin_dir):
                                   create_camera=False)
     curve = next(iter(_fcurves(arm.animation_data.action)))
     keys = np.array([k.co[0] for k in curve.keyframe_points])
-    np.testing.assert_allclose(keys, times * 25.0, atol=1e-4)
+    np.testing.assert_allclose(keys, times * 25.0 + 1, atol=1e-4)
 
 
 def _fcurves(action):

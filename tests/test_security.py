@@ -4,7 +4,6 @@ their size warrants (issue 16, items 1, 4 and 7)."""
 from __future__ import annotations
 
 import copyreg
-import json
 import os
 import pickle
 import shutil

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.atomic import atomic_write
+from core.atomic import AtomicOutputs, atomic_write
 
 from . import metrics
 
@@ -160,15 +160,13 @@ def agora_prediction(out: dict, row: int, bb2img: np.ndarray, rec: dict) -> dict
 
 
 def write_agora_predictions(out_dir: Path, files: dict[str, dict]) -> None:
-    """Write `<image>_personId_<k>.pkl` files (the server's layout) into `out_dir`, each atomically."""
+    """Write `<image>_personId_<k>.pkl` files (the server's layout) into `out_dir`, committed together."""
     import pickle
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, obj in files.items():
-        tmp = out_dir / (name + ".tmp")
-        with open(tmp, "wb") as f:
-            pickle.dump(obj, f, protocol=4)
-        tmp.replace(out_dir / name)
+    with AtomicOutputs() as out:
+        for name, obj in files.items():
+            out.write(out_dir / name, lambda f, obj=obj: pickle.dump(obj, f, protocol=4))
 
 
 def evaluate(model, source, model_dir: str | Path, batch_size: int = 8, limit: int = 0,
