@@ -85,15 +85,23 @@ def sample_times(track: MotionTrack, fps: float) -> np.ndarray:
 
 
 def timeline_frames(clip: MotionClip, track: MotionTrack) -> np.ndarray:
-    """(N,) float64 positions of a track's samples on a timeline at the clip's fps (where the Blender keys go): the
-    real times × fps, anchored at the clip's earliest sample (its frame index). Where every sample is within half a
-    frame of its index (constant rate; timestamps rounded by the container) the keys are the frame indices exactly;
-    a variable-rate video keys each sample at its true time."""
-    first = min(clip.tracks or [track], key=lambda tr: tr.frames[0])
-    shift = float(sample_times(first, clip.fps)[0] * clip.fps - first.frames[0])
+    """(N,) float64 positions of a track's samples on a timeline at the clip's fps (where the Blender keys go).
+
+    Constant rate (every timestamp within half a frame of a straight line over the frame indices, which tolerates
+    rounded container timestamps): the frame indices themselves. Variable rate: each sample at its true time,
+    (t − t₀) × fps + f₀, anchored at the clip's earliest sample (frame f₀ at time t₀).
+    """
     frames = np.asarray(track.frames, np.float64)
-    positions = sample_times(track, clip.fps) * clip.fps - shift
-    return frames if np.all(np.abs(positions - frames) < 0.5) else positions
+    tracks = clip.tracks or [track]
+    all_frames = np.concatenate([np.asarray(tr.frames, np.float64) for tr in tracks])
+    all_times = np.concatenate([sample_times(tr, clip.fps) for tr in tracks])
+    if len(np.unique(all_frames)) < 2:
+        return frames
+    slope, start = np.polyfit(all_frames, all_times, 1)
+    if np.max(np.abs(all_times - (start + slope * all_frames))) * clip.fps < 0.5:
+        return frames
+    first = int(np.argmin(all_frames))
+    return (sample_times(track, clip.fps) - all_times[first]) * clip.fps + all_frames[first]
 
 
 def _median_step(t: np.ndarray) -> float:

@@ -31,6 +31,22 @@ def test_outputs_follow_the_umask(tmp_path, mask):
     assert _mode(tmp_path / "frames") == 0o777 & ~mask == _mode(tmp_path / "reference_dir")
 
 
+def test_project_writers_follow_the_umask(tmp_path):
+    """The clip, the report and the mannequin files get 0o644 under umask 022 (they were 0600 whatever the umask)."""
+    from core.body import write_mannequin
+    from core.report import write_report
+    from tests.test_smooth import make_clip, make_motion
+
+    old = os.umask(0o022)
+    try:
+        clip = make_clip(make_motion(5)).save(tmp_path / "clip.npz")
+        report = write_report({"x": 1}, tmp_path / "clip.report.json")
+        model = write_mannequin(tmp_path / "models")[0]
+    finally:
+        os.umask(old)
+    assert [_mode(p) for p in (clip, report, model)] == [0o644] * 3
+
+
 def test_failure_keeps_every_old_output_and_leaves_no_temp(tmp_path):
     """An error after some outputs were written leaves all previous outputs byte-identical."""
     (tmp_path / "clip.npz").write_bytes(b"old clip")

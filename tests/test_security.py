@@ -159,9 +159,11 @@ def test_crafted_checkpoint_config_fails_before_building(config, tmp_path):
     assert str(ckpt) in proc.stdout
 
 
+@pytest.mark.parametrize("protocol", [2, 4])
 @pytest.mark.parametrize("bomb", ["bytearray", "bytes", "ndarray", "reconstruct", "reconstructor"])
-def test_restricted_unpickler_refuses_memory_bombs(bomb, tmp_path):
-    """A pickle of a few dozen bytes must not make the reader allocate a gigabyte."""
+def test_restricted_unpickler_refuses_memory_bombs(bomb, protocol, tmp_path):
+    """A pickle of a few dozen bytes must not make the reader allocate a gigabyte (protocol 4 names `builtins.*`
+    directly, protocol 2 through `__builtin__`)."""
     from core.body.files import UnsafePickleError, load_pickle
 
     big = 1 << 30
@@ -173,7 +175,7 @@ def test_restricted_unpickler_refuses_memory_bombs(bomb, tmp_path):
         "reconstructor": _Call(copyreg._reconstructor, bytes, bytes, big),
     }[bomb]
     path = tmp_path / "bomb.pkl"
-    path.write_bytes(pickle.dumps(obj, protocol=2))
+    path.write_bytes(pickle.dumps(obj, protocol=protocol))
     assert path.stat().st_size < 200
     with pytest.raises(UnsafePickleError, match="bomb.pkl"):
         load_pickle(path)
