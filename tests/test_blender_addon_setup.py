@@ -426,3 +426,23 @@ def test_relative_python_and_paths_reach_the_child(tmp_path, monkeypatch):
     assert child.wait(interval=0.02) == "done", child.error
     argv = child.progress.message.split()
     assert argv[3] == str(tmp_path / "v.mp4") and argv[argv.index("--checkpoint") + 1] == str(tmp_path / "ck.pth")
+
+
+def test_install_progress_follows_pip(tmp_path):
+    """The bar moves inside the long pip step (collecting, downloading, installing), weighted by step size."""
+    from blender_addon.worker import CommandSequence
+
+    pip = _script(tmp_path / "pip", """\
+        import sys, time
+        for line in ("Collecting torch>=2.5", "Downloading torch-2.10.0-cp313-none-linux_x86_64.whl (190.3 MB)",
+                     "Installing collected packages: torch", "Successfully installed torch-2.10.0"):
+            print(line, flush=True)
+            time.sleep(0.4)
+    """)
+    steps = CommandSequence([[sys.executable, "-c", "pass"], [pip]], weights=(0.2, 0.8))
+    seen = []
+    while steps.poll() == "running":
+        seen.append(round(steps.fraction, 2))
+        time.sleep(0.05)
+    assert steps.fraction == 1.0 and seen == sorted(seen)
+    assert {0.28, 0.44, 0.84} <= set(seen)  # 0.2 + 0.8 × (0.1, 0.3, 0.8)
