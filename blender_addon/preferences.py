@@ -69,7 +69,7 @@ class SMPLXVideoPreferences(bpy.types.AddonPreferences):
         description="Run conversions with a Python that already has torch and the other dependencies "
                     "(e.g. the project's .venv) instead of installing them")
     python_path: bpy.props.StringProperty(
-        name="Python", subtype="FILE_PATH",
+        name="Python", subtype="FILE_PATH", update=lambda self, _context: _forget_check(self),
         description="Python interpreter with torch that runs the conversion")
     python_status: bpy.props.StringProperty(name="Python status", default="")
     python_ok: bpy.props.BoolProperty(name="Python usable", default=False)
@@ -97,6 +97,8 @@ def _draw_environment(layout, prefs) -> None:
         row.operator("smplx_video.check_python", text="Check", icon="FILE_REFRESH")
         if prefs.python_status:
             box.label(text=prefs.python_status, icon="CHECKMARK" if prefs.python_ok else "ERROR")
+        elif prefs.python_path:
+            box.label(text="Not checked yet: press Check", icon="INFO")
         return
     flavour = _flavour(prefs)
     col = box.column()
@@ -116,6 +118,11 @@ def _draw_environment(layout, prefs) -> None:
         box.label(text=prefs.install_status, icon="ERROR" if prefs.install_status.startswith("failed") else "CHECKMARK")
     elif python:
         box.label(text=f"Using {python}", icon="CHECKMARK")
+
+
+def _forget_check(prefs) -> None:
+    """Another interpreter was chosen: the last check no longer applies."""
+    prefs.python_status, prefs.python_ok = "", False
 
 
 def _flavour(prefs) -> str:

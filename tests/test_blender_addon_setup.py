@@ -198,6 +198,7 @@ def test_use_an_existing_python_is_checked(addon, tmp_path):
     bare = tmp_path / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=120)
     prefs.python_path = str(bare / "bin" / "python")
+    assert (prefs.python_status, prefs.python_ok) == ("", False)  # a new choice is unchecked
     with pytest.raises(RuntimeError, match="lacks torch"):
         bpy.ops.smplx_video.check_python()
     assert not prefs.python_ok
