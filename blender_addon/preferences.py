@@ -2,8 +2,6 @@
 Python" with a status line), the model directory (a one-line summary, the per-file checklist folded) and where the
 environment goes. Install dependencies comes first, so it is never below the fold."""
 
-from __future__ import annotations
-
 import os
 
 import bpy
@@ -56,6 +54,11 @@ def model_summary(model_dir: str) -> tuple[bool, str]:
     return body, line
 
 
+def _forget_check(prefs, _context=None) -> None:
+    """Another interpreter was chosen: the last check no longer applies."""
+    prefs.python_status, prefs.python_ok = "", False
+
+
 class SMPLXVideoPreferences(bpy.types.AddonPreferences):
     """Conversion environment, model files and where the environment goes."""
 
@@ -69,7 +72,7 @@ class SMPLXVideoPreferences(bpy.types.AddonPreferences):
         description="Run conversions with a Python that already has torch and the other dependencies "
                     "(e.g. the project's .venv) instead of installing them")
     python_path: bpy.props.StringProperty(
-        name="Python", subtype="FILE_PATH", update=lambda self, _context: _forget_check(self),
+        name="Python", subtype="FILE_PATH", update=_forget_check,
         description="Python interpreter with torch that runs the conversion")
     python_status: bpy.props.StringProperty(name="Python status", default="")
     python_ok: bpy.props.BoolProperty(name="Python usable", default=False)
@@ -118,11 +121,6 @@ def _draw_environment(layout, prefs) -> None:
         box.label(text=prefs.install_status, icon="ERROR" if prefs.install_status.startswith("failed") else "CHECKMARK")
     elif python:
         box.label(text=f"Using {python}", icon="CHECKMARK")
-
-
-def _forget_check(prefs) -> None:
-    """Another interpreter was chosen: the last check no longer applies."""
-    prefs.python_status, prefs.python_ok = "", False
 
 
 def _flavour(prefs) -> str:
