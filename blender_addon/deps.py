@@ -95,6 +95,10 @@ def venv_problem(python: str) -> str:
             "Or tick 'Use an existing Python' and choose an interpreter that has the dependencies")
 
 
+# Share of the whole install each of install_commands' steps takes (venv, pip upgrade, torch, the rest)
+STEP_WEIGHTS = (0.03, 0.03, 0.64, 0.3)
+
+
 def install_commands(env_dir: str, python: str | None = None, flavour: str | None = None) -> list:
     """The commands that create the environment and install REQUIREMENTS into it, run one after another.
 
