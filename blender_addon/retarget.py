@@ -47,6 +47,7 @@ BUILTIN_CHARACTERS = ("rigify-metarig",)  # characters made in the scene instead
 _SIDES = ("left", "right")
 _FINGERS = ("thumb", "index", "middle", "ring", "pinky")
 _LINEAR = 1  # Keyframe.interpolation enum index of LINEAR
+_TAIL = "@tail"  # a unit's target_end meaning "the bone's own tail"
 
 
 # ---------------------------------------------------------------------------------------------- roles
@@ -119,7 +120,10 @@ def check_preset(data: dict, origin: str = "preset") -> dict:
             raise ValueError(f"{origin}: role {role!r} must map to a bone name, got {bone!r}")
     out = {"name": str(data.get("name", Path(origin).stem)), "label": str(data.get("label", data.get("name", ""))),
            "description": str(data.get("description", "")), "bones": dict(data["bones"])}
-    for key in (*CHAINS, "detect"):
+    if not isinstance(data.get("root", ""), str):
+        raise ValueError(f"{origin}: \"root\" must be a bone name (the bone that gets the translation)")
+    out["root"] = data.get("root", "")
+    for key in (*CHAINS, "detect", "tail_aims"):
         value = data.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"{origin}: \"{key}\" must be a list of bone names")
@@ -295,7 +299,12 @@ def plan_mapping(source, target, preset=None, source_preset=None) -> Mapping:
             unit.side = ((sb[side[0]], sb[side[1]]), (tb[side[0]], tb[side[1]]))
         units[tb[role]] = unit
     order = [b.name for b in _topological(target)]
-    mapping = Mapping(preset=tp, units=[units[n] for n in order if n in units], root=tb["pelvis"],
+    for bone in tp["tail_aims"]:  # bones whose rest direction is their own head → tail
+        hit = _resolver(target)[0](bone)
+        if hit in units and units[hit].source_end is not None:
+            units[hit].target_end = _TAIL
+    root = _resolver(target)[0](tp["root"]) if tp["root"] else None
+    mapping = Mapping(preset=tp, units=[units[n] for n in order if n in units], root=root or tb["pelvis"],
                       missing=sorted(set(t_missing)))
     driven = set(units) | set(tp.get("follow", {}))
     mapping.unmatched = [b.name for b in target.data.bones if b.use_deform and b.name not in driven]
@@ -464,6 +473,7 @@ class _Rig:
     index: dict
     parent: list  # parent index or −1
     rest: np.ndarray  # (B,4,4) armature-space matrix_local
+    tails: np.ndarray  # (B,3) armature-space rest tails
     world: np.ndarray  # (4,4) object matrix_world
     rot: np.ndarray  # (3,3) object rotation (scale removed)
     scale: float
@@ -479,15 +489,16 @@ class _Rig:
             raise ValueError(f"armature {armature.name!r} has a non-uniform object scale {scales.round(4)}; "
                              "apply the scale (Ctrl+A) first")
         return cls(names, index, [index[b.parent.name] if b.parent else -1 for b in bones],
-                   np.array([np.array(b.matrix_local) for b in bones]), world, world[:3, :3] / scales[0],
+                   np.array([np.array(b.matrix_local) for b in bones]), np.array([b.tail_local for b in bones]), world, world[:3, :3] / scales[0],
                    float(scales[0]))
 
     def rest_head(self, name: str) -> np.ndarray:
         """World rest position of a bone's head."""
         return (self.world @ self.rest[self.index[name]][:, 3])[:3]
 
-    def rest_tail(self, armature, name: str) -> np.ndarray:
-        return (self.world @ np.append(np.array(armature.data.bones[name].tail_local), 1.0))[:3]
+    def rest_tail(self, name: str) -> np.ndarray:
+        """World rest position of a bone's tail."""
+        return (self.world @ np.append(self.tails[self.index[name]], 1.0))[:3]
 
     def rest_rot(self, name: str) -> np.ndarray:
         """World rest orientation (3,3) of a bone."""
@@ -503,7 +514,7 @@ def _rest_floor(armature, rig: _Rig) -> float:
     meshes = [o for o in bpy.context.view_layer.objects if o.type == "MESH" and len(o.data.vertices)
               and any(m.type == "ARMATURE" and m.object == armature for m in o.modifiers)]
     if not meshes:
-        ends = [rig.rest_head(n)[2] for n in rig.names] + [rig.rest_tail(armature, n)[2] for n in rig.names]
+        ends = [rig.rest_head(n)[2] for n in rig.names] + [rig.rest_tail(n)[2] for n in rig.names]
         return float(min(ends))
     previous = armature.data.pose_position
     armature.data.pose_position = "REST"
@@ -557,7 +568,7 @@ def _point_heights(armature, rig: _Rig, names: list, mats: np.ndarray, points: l
 
 
 def _rest_heights(armature, rig: _Rig, points: list) -> np.ndarray:
-    return np.array([(rig.rest_tail(armature, b) if tail else rig.rest_head(b))[2] for b, tail in points])
+    return np.array([(rig.rest_tail(b) if tail else rig.rest_head(b))[2] for b, tail in points])
 
 
 # ---------------------------------------------------------------------------------------------- solve
@@ -676,7 +687,8 @@ def _unit_delta(unit: _Unit, src: _Rig, tgt: _Rig, s_idx: dict, delta: np.ndarra
         return delta[:, s_idx[unit.source_bones[0]]] @ a, a
     rest, posed, cum = _polyline(src, s_head, s_idx, unit.source_bones, unit.source_end)
     d_s0 = _at(rest, cum, unit.u1) - _at(rest, cum, unit.u0)
-    d_t0 = tgt.rest_head(unit.target_end) - tgt.rest_head(unit.target)
+    end = tgt.rest_tail(unit.target) if unit.target_end == _TAIL else tgt.rest_head(unit.target_end)
+    d_t0 = end - tgt.rest_head(unit.target)
     if unit.side is not None:
         (sa, sb), (ta, tb) = unit.side
         a = _frame(d_s0, src.rest_head(sb) - src.rest_head(sa)) @ _frame(
@@ -692,13 +704,35 @@ def _unit_delta(unit: _Unit, src: _Rig, tgt: _Rig, s_idx: dict, delta: np.ndarra
     return swing(base @ _normalize(d_t0), d_s) @ base, a
 
 
+def _follow_order(tgt: _Rig, follow: dict) -> list:
+    """Bone indices with every parent and every followed bone before the bones that depend on them."""
+    done, order = set(), []
+
+    def visit(i: int, stack: tuple = ()) -> None:
+        if i in done:
+            return
+        if i in stack:
+            raise ValueError(f"retarget preset: \"follow\" makes a loop through {tgt.names[i]!r}")
+        deps = [tgt.parent[i]] + [tgt.index[f] for f in [follow.get(tgt.names[i])] if f in tgt.index]
+        for d in deps:
+            if d >= 0:
+                visit(d, stack + (i,))
+        done.add(i)
+        order.append(i)
+
+    for i in range(len(tgt.names)):
+        visit(i)
+    return order
+
+
 def _local_rotations(target, tgt: _Rig, deltas: dict, follow: dict, n: int) -> tuple:
     """Pose-bone quaternions of the driven bones and every bone's armature-space pose (N,B,4,4) with zero
     locations. Undriven bones keep a rest basis; a bone in `follow` moves with that bone instead of its parent."""
     inv_obj = tgt.rot.T
     mats = np.empty((n, len(tgt.names), 4, 4))
     quats = {}
-    for i, name in enumerate(tgt.names):
+    for i in _follow_order(tgt, follow):
+        name = tgt.names[i]
         p = tgt.parent[i]
         if p < 0:
             parent, parent_rest = np.broadcast_to(np.eye(4), (n, 4, 4)), np.eye(4)
