@@ -361,6 +361,20 @@ def swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.eye(3) + sa * k + (1.0 - ca) * (k @ k)
 
 
+def _rigid_inv(m: np.ndarray) -> np.ndarray:
+    """Inverse of a rigid 4×4 transform (rotation + translation) without a general solve."""
+    out = np.eye(4)
+    out[:3, :3] = m[:3, :3].T
+    out[:3, 3] = -m[:3, :3].T @ m[:3, 3]
+    return out
+
+
+def _times(a: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """a (N,k,k) @ c (k,k) as one matrix product (much faster than numpy's batched small matmul)."""
+    k = c.shape[0]
+    return (np.ascontiguousarray(a).reshape(-1, k) @ c).reshape(a.shape)
+
+
 def _frame(aim: np.ndarray, side: np.ndarray) -> np.ndarray:
     """(3,3) orthonormal frame with columns aim, side ⟂ aim, aim × side."""
     x = _normalize(aim)
@@ -461,7 +475,7 @@ def sample_pose(armature, frames) -> tuple:
             out[:, i] = rest[i] @ basis
         else:
             p = index[bone.parent.name]
-            out[:, i] = out[:, p] @ (np.linalg.inv(rest[p]) @ rest[i]) @ basis
+            out[:, i] = _times(out[:, p], _rigid_inv(rest[p]) @ rest[i]) @ basis
     return names, out
 
 
@@ -598,11 +612,10 @@ def solve(source, target, mapping: Mapping, frames) -> Solution:
     src, tgt = _Rig.of(source), _Rig.of(target)
     s_names, s_mats = sample_pose(source, frames)
     s_idx = {n: i for i, n in enumerate(s_names)}
-    s_rot = np.einsum("ab,nkbc->nkac", src.rot, s_mats[:, :, :3, :3])
-    s_rot /= np.linalg.norm(s_rot, axis=-2, keepdims=True)
-    s_head = np.einsum("ab,nkb->nka", src.world, s_mats[:, :, :, 3])[..., :3]
+    s_rot = src.rot @ s_mats[:, :, :3, :3]  # bones are rigid (no animated scale): these are rotations
+    s_head = s_mats[:, :, :, 3] @ src.world[:3].T
     s_rest_rot = np.array([src.rest_rot(n) for n in s_names])
-    delta = np.einsum("nkab,kcb->nkac", s_rot, s_rest_rot)  # world rotation relative to rest, per source bone
+    delta = s_rot @ np.swapaxes(s_rest_rot, -1, -2)  # world rotation relative to rest, per source bone
 
     align = {}  # target bone → rest alignment A (3,3)
     deltas = {}  # target bone → desired world delta (N,3,3)
@@ -642,7 +655,7 @@ def solve(source, target, mapping: Mapping, frames) -> Solution:
     # pose = base · T(loc) · R(q), so the head moves by base[:3,:3] · loc; base rotation = pose rotation · R(q)ᵀ
     base = mats[:, r, :3, :3] @ np.swapaxes(animate.quat_to_matrix(quats[root]), -1, -2)
     shift_arm = shift @ np.linalg.inv(tgt.world[:3, :3]).T
-    loc = np.einsum("nab,nb->na", np.linalg.inv(base), shift_arm)
+    loc = np.einsum("nba,nb->na", base, shift_arm)  # base is a rotation: its inverse is its transpose
     return Solution(frames=frames, quats={b: animate.continuous_quats(q) for b, q in quats.items()},
                     locations={root: loc}, scale=float(k), floor=floor)
 
@@ -742,14 +755,13 @@ def _local_rotations(target, tgt: _Rig, deltas: dict, follow: dict, n: int) -> t
         lead = follow.get(name)
         if lead in tgt.index and p >= 0:
             f = tgt.index[lead]
-            parent = mats[:, f] @ np.linalg.inv(tgt.rest[f]) @ parent_rest
-        base = parent @ (np.linalg.inv(parent_rest) @ tgt.rest[i])  # pose with a rest (identity) basis
+            parent = _times(mats[:, f], _rigid_inv(tgt.rest[f]) @ parent_rest)
+        base = _times(parent, _rigid_inv(parent_rest) @ tgt.rest[i])  # pose with a rest (identity) basis
         mats[:, i] = base
         if name in deltas:
             rest_rot = tgt.rest[i][:3, :3] / np.linalg.norm(tgt.rest[i][:3, :3], axis=0)
             want = inv_obj @ deltas[name] @ tgt.rot @ rest_rot  # desired armature-space orientation
-            b = base[:, :3, :3] / np.linalg.norm(base[:, :3, :3], axis=-2, keepdims=True)
-            basis = np.swapaxes(b, -1, -2) @ want
+            basis = np.swapaxes(base[:, :3, :3], -1, -2) @ want
             quats[name] = animate.matrix_to_quat(basis)
             mats[:, i, :3, :3] = base[:, :3, :3] @ basis
     return quats, mats
