@@ -542,8 +542,8 @@ class _Rig:
             raise ValueError(f"armature {armature.name!r} has a non-uniform object scale {scales.round(4)}; "
                              "apply the scale (Ctrl+A) first")
         return cls(names, index, [index[b.parent.name] if b.parent else -1 for b in bones],
-                   np.array([np.array(b.matrix_local) for b in bones]), np.array([b.tail_local for b in bones]), world, world[:3, :3] / scales[0],
-                   float(scales[0]))
+                   np.array([np.array(b.matrix_local) for b in bones]), np.array([b.tail_local for b in bones]),
+                   world, world[:3, :3] / scales[0], float(scales[0]))
 
     def rest_head(self, name: str) -> np.ndarray:
         """World rest position of a bone's head."""
@@ -620,7 +620,8 @@ def _point_heights(armature, rig: _Rig, names: list, mats: np.ndarray, points: l
     return np.stack(cols, axis=1)
 
 
-def _rest_heights(armature, rig: _Rig, points: list) -> np.ndarray:
+def _rest_heights(rig: _Rig, points: list) -> np.ndarray:
+    """(P,) world rest heights of contact points."""
     return np.array([(rig.rest_tail(b) if tail else rig.rest_head(b))[2] for b, tail in points])
 
 
@@ -658,8 +659,8 @@ def solve(source, target, mapping: Mapping, frames) -> Solution:
     align = {}  # target bone → rest alignment A (3,3)
     deltas = {}  # target bone → desired world delta (N,3,3)
     _fix_chain_fractions(mapping, tgt)
-    for unit in mapping.units:
-        deltas[unit.target], align[unit.target] = _unit_delta(unit, src, tgt, s_idx, delta, s_head, align, source)
+    for unit in _alignment_order(mapping.units):
+        deltas[unit.target], align[unit.target] = _unit_delta(unit, src, tgt, s_idx, delta, s_head, align)
 
     tp = mapping.preset
     t_bones, _, _ = _resolve(target, tp)
@@ -676,7 +677,7 @@ def solve(source, target, mapping: Mapping, frames) -> Solution:
     pelvis = s_head[:, s_idx[s_bones["pelvis"]]]
     if s_points:  # where each contact point's floor would be, per frame; the floor is their low 5th percentile
         s_under = (_point_heights(source, src, s_names, s_mats, s_points)
-                   - (_rest_heights(source, src, s_points) - s_floor0)).min(axis=1)
+                   - (_rest_heights(src, s_points) - s_floor0)).min(axis=1)
         floor = float(np.percentile(s_under, 5))
     else:
         floor = s_floor0
@@ -688,14 +689,30 @@ def solve(source, target, mapping: Mapping, frames) -> Solution:
     shift = want - (mats[:, r, :, 3] @ tgt.world.T)[:, :3]  # from the root head with zero location
     if s_points and t_points:
         t_under = (_point_heights(target, tgt, tgt.names, mats, t_points) + shift[:, 2:3]
-                   - (_rest_heights(target, tgt, t_points) - t_floor0)).min(axis=1)
+                   - (_rest_heights(tgt, t_points) - t_floor0)).min(axis=1)
         shift[:, 2] += floor + k * (s_under - floor) - t_under
     # pose = base · T(loc) · R(q), so the head moves by base[:3,:3] · loc; base rotation = pose rotation · R(q)ᵀ
-    base = mats[:, r, :3, :3] @ np.swapaxes(animate.quat_to_matrix(quats[root]), -1, -2)
+    base = mats[:, r, :3, :3]
+    if root in quats:
+        base = base @ np.swapaxes(animate.quat_to_matrix(quats[root]), -1, -2)
     shift_arm = shift @ np.linalg.inv(tgt.world[:3, :3]).T
     loc = np.einsum("nba,nb->na", base, shift_arm)  # base is a rotation: its inverse is its transpose
     return Solution(frames=frames, quats={b: animate.continuous_quats(q) for b, q in quats.items()},
                     locations={root: loc}, scale=float(k), floor=floor)
+
+
+def _alignment_order(units: list) -> list:
+    """Units with every leaf after the unit whose alignment it reuses (a jaw after its head, …)."""
+    done, order, todo = set(), [], list(units)
+    while todo:
+        ready = [u for u in todo if u.inherit is None or u.inherit in done
+                 or u.inherit not in {v.target for v in todo}]
+        if not ready:  # a cycle cannot come from the SMPL-X tree; keep the rest as they are
+            ready = todo
+        order += ready
+        done |= {u.target for u in ready}
+        todo = [u for u in todo if u.target not in done]
+    return order
 
 
 def _fix_chain_fractions(mapping: Mapping, tgt: _Rig) -> None:
@@ -730,12 +747,10 @@ def _at(points: np.ndarray, cum: np.ndarray, u: float) -> np.ndarray:
 
 
 def _unit_delta(unit: _Unit, src: _Rig, tgt: _Rig, s_idx: dict, delta: np.ndarray, s_head: np.ndarray,
-                align: dict, source) -> tuple:
+                align: dict) -> tuple:
     """(desired world delta (N,3,3), rest alignment A (3,3)) of one target bone."""
-    if unit.source_end is None:  # leaf: rigid with its mapped parent's alignment
+    if unit.source_end is None:  # leaf: rigid with its mapped parent's alignment (none: copy the world delta)
         a = align.get(unit.inherit, np.eye(3))
-        if unit.inherit is None:  # no mapped ancestor: align nothing, copy the world delta
-            a = np.eye(3)
         return delta[:, s_idx[unit.source_bones[0]]] @ a, a
     rest, posed, cum = _polyline(src, s_head, s_idx, unit.source_bones, unit.source_end)
     d_s0 = _at(rest, cum, unit.u1) - _at(rest, cum, unit.u0)
@@ -830,6 +845,8 @@ def retarget(context, source_armature, target_armature, preset=None, *, frame_ra
     frames = _frames(context, source_armature, frame_range)
     solution = solve(source_armature, target_armature, mapping, frames)
     action = write(target_armature, solution, mapping, name or f"{target_armature.name}-retarget")
+    log.info("retargeted %d frames onto %s (%s): translation scale %.3f, floor at %.3f m", len(frames),
+             target_armature.name, mapping.preset["name"], solution.scale, solution.floor)
     if mapping.missing:
         log.info("target %s lacks preset bones %s", target_armature.name, mapping.missing)
     if mapping.unmatched:

@@ -265,7 +265,8 @@ def varied_track(n: int, seed: int = 0):
     transl = np.stack([wave(0.4, 0.1), 0.1 + wave(0.08, 0.7), 4.0 + wave(0.8, 0.07)], 1)
     frames = np.arange(n)
     return MotionTrack(track_id=0, frames=frames, times=t, global_orient=orient, body_pose=body,
-                       left_hand_pose=hands[0], right_hand_pose=hands[1], jaw_pose=np.stack([wave(0.2), 0 * t, 0 * t], 1),
+                       left_hand_pose=hands[0], right_hand_pose=hands[1],
+                       jaw_pose=np.stack([0.15 + wave(0.15), 0 * t, 0 * t], 1),
                        betas=np.tile(rng.normal(0, 0.5, 10), (n, 1)), expression=np.zeros((n, 10)), transl=transl,
                        boxes=np.tile([0.0, 0.0, 200.0, 400.0], (n, 1)), scores=np.ones(n))
 
@@ -345,8 +346,8 @@ def measure(context, source, target, points: dict, frames) -> dict:
             if ka in at and kb in at:
                 vals.append(_angle(s_heads[:, at[kb]] - s_heads[:, at[ka]], t_heads[:, at[kb]] - t_heads[:, at[ka]]))
         errors[seg] = np.concatenate(vals)
-    errors["spine"] = _angle(s_heads[:, at["neck"]] - s_heads[:, at["spine"]], t_heads[:, at["neck"]] - t_heads[:, at["spine"]])
-    errors["neck"] = _angle(s_heads[:, at["head"]] - s_heads[:, at["neck"]], t_heads[:, at["head"]] - t_heads[:, at["neck"]])
+    for seg, (a, b) in {"spine": ("spine", "neck"), "neck": ("neck", "head")}.items():
+        errors[seg] = _angle(s_heads[:, at[b]] - s_heads[:, at[a]], t_heads[:, at[b]] - t_heads[:, at[a]])
     all_err = np.concatenate(list(errors.values()))
     out = {"median_deg": float(np.median(all_err)), "p95_deg": float(np.percentile(all_err, 95)),
            "per_segment_median": {k: float(np.median(v)) for k, v in errors.items()},
@@ -381,8 +382,6 @@ def _feet(s_heads, t_heads, at, context, source, target, points, frames) -> dict
 
 def _rest_floor_of(context, armature) -> float:
     """Lowest rest point: evaluated rest-position mesh when the armature deforms one, else the lowest bone end."""
-    import bpy
-
     meshes = [o for o in context.view_layer.objects if o.type == "MESH"
               and any(m.type == "ARMATURE" and m.object == armature for m in o.modifiers)]
     w = np.array(armature.matrix_world)
@@ -401,7 +400,6 @@ def _rest_floor_of(context, armature) -> float:
         lows.append((co @ mw[:3, :3].T + mw[:3, 3])[:, 2].min())
     armature.data.pose_position = old
     context.view_layer.update()
-    del bpy
     return float(min(lows))
 
 
