@@ -153,7 +153,9 @@ class SMPLX_PT_retarget(bpy.types.Panel):
         settings = context.scene.smplx_retarget
         layout.prop(settings, "target")
         layout.prop(settings, "preset")
-        if settings.preset == "AUTO" and settings.target is not None:
+        if settings.preset == "AUTO" and settings.target is not None and retarget.EMBEDDED_PRESET in settings.target:
+            layout.label(text="Using the bone table stored with the character")
+        elif settings.preset == "AUTO" and settings.target is not None:
             try:
                 layout.label(text=f"Detected: {retarget.detect_preset(settings.target)}")
             except ValueError:
