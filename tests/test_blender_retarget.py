@@ -296,3 +296,29 @@ def test_batch_retarget_to_fbx_character(bpy, mannequin_dir, tmp_path):
     bad = subprocess.run(cmd[:-1] + [str(tmp_path / "nobody.fbx")], capture_output=True, text=True, timeout=300,
                          cwd=tmp_path)
     assert bad.returncode == 1 and "not found" in bad.stdout
+
+
+def test_rotation_helpers_against_blender_and_hand_math(bpy):
+    """swing: the smallest rotation a → b (maps a onto b, axis ⟂ both, angle = the angle between them, also for
+    opposite vectors); Euler conversion against mathutils for all six orders."""
+    from mathutils import Euler
+
+    from blender_addon import retarget
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(200, 3))
+    b = rng.normal(size=(200, 3))
+    b[0] = -a[0]  # opposite
+    b[1] = 2 * a[1]  # parallel
+    r = retarget.swing(a, b)
+    an, bn = a / np.linalg.norm(a, axis=1, keepdims=True), b / np.linalg.norm(b, axis=1, keepdims=True)
+    np.testing.assert_allclose(np.einsum("nab,nb->na", r, an), bn, atol=1e-9)
+    np.testing.assert_allclose(r @ np.swapaxes(r, 1, 2), np.broadcast_to(np.eye(3), r.shape), atol=1e-9)
+    angle = np.arccos(np.clip((np.trace(r, axis1=1, axis2=2) - 1) / 2, -1, 1))
+    np.testing.assert_allclose(angle, np.arccos(np.clip(np.sum(an * bn, 1), -1, 1)), atol=1e-6)
+    np.testing.assert_allclose(r[1], np.eye(3), atol=1e-9)
+
+    e = rng.uniform(-3, 3, (20, 3))
+    for order in ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX"):
+        want = np.array([np.array(Euler(v, order).to_matrix()) for v in e])
+        np.testing.assert_allclose(retarget._euler_to_matrix(e, order), want, atol=1e-6)
