@@ -205,7 +205,7 @@ def _preset_names(preset: dict) -> list:
 
 def _score(armature, preset: dict) -> float:
     """Fraction of the preset's names found in `armature` (exact-case matches count fully, others 0.9)."""
-    find, exact = _resolver(armature)
+    find, _ = _resolver(armature)
     names = _preset_names(preset)
     total = 0.0
     for name in names:

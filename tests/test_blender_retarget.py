@@ -119,6 +119,27 @@ def test_vrm_file_uses_its_humanoid_table(bpy, mannequin_dir, tmp_path):
     assert result["curl_agreement"] >= 0.95, result
 
 
+def test_load_character_from_blend_and_errors(bpy, tmp_path):
+    """A character saved in a .blend (with its own animation, which is dropped) loads back as the same armature;
+    unsupported and missing files say so."""
+    import retarget_rigs as rr
+
+    from blender_addon import retarget
+
+    arm = rr.make_target(bpy, "mixamo")
+    arm.animation_data_create().action = bpy.data.actions.new("old")
+    blend = tmp_path / "hero.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    loaded = retarget.load_character(bpy.context, str(blend))
+    assert len(loaded.data.bones) == 52 and "mixamorig:LeftArm" in loaded.data.bones
+    assert loaded.animation_data.action is None and loaded.name in bpy.context.scene.objects
+    with pytest.raises(ValueError, match="unsupported file type '.obj'"):
+        retarget.load_character(bpy.context, str(tmp_path / "hero.obj"))
+    with pytest.raises(FileNotFoundError, match="not found"):
+        retarget.load_character(bpy.context, str(tmp_path / "gone.fbx"))
+
+
 def test_clip_straight_onto_a_character(bpy, mannequin_dir):
     """retarget_clip: a MotionClip object onto the Rigify metarig without handling the SMPL-X rig by hand."""
     import retarget_rigs as rr
