@@ -3,7 +3,7 @@
 Layout (thin bpy glue over plain functions, as in KhronosGroup/glTF-Blender-IO):
 rig.py (armature + mesh from a model file), animate.py (MotionClip track → Action), camera.py (video camera),
 importer.py (MotionClip → rigs, synchronous), worker.py (runs `python -m core convert` as a subprocess),
-export.py (FBX/glTF/BVH), retarget.py (motion onto the user's character; retarget_ui.py its sidebar),
+export.py (FBX/glTF/BVH), retarget/ (motion onto the user's character; retarget_ui.py its sidebar),
 operators.py / panel.py / preferences.py (UI), batch.py (headless entry point).
 
 Where `core` comes from: build_addon.py copies the repo's `core` package *inside* the add-on folder, so the installed

@@ -189,7 +189,7 @@ def write_armature_action(armature, curves: TrackCurves, joint_names, name: str)
 
 def write_pose_action(armature, frames: np.ndarray, quats: dict, locations: dict, name: str):
     """Create one Action keying pose bones in bulk: {bone: (N,4)} rotation_quaternion and {bone: (N,3)} location at
-    `frames` (N,); returns it (assigned to the armature). Used by retarget.py."""
+    `frames` (N,); returns it (assigned to the armature). Used by retarget/."""
     action, bag = _new_action(armature, name, "OBJECT")
     frames = np.asarray(frames, np.float64)
     for channel, values, size in (("rotation_quaternion", quats, 4), ("location", locations, 3)):

@@ -1,4 +1,4 @@
-"""Sidebar section "Retarget to…" and its operators (thin glue over retarget.py).
+"""Sidebar section "Retarget to…" and its operators (thin glue over retarget/).
 
 Pick the character's armature, keep the detected preset or choose/load one, preview one frame, bake. The source is
 the active SMPL-X armature (made by the import), else the scene's first one.

@@ -342,4 +342,4 @@ def test_rotation_helpers_against_blender_and_hand_math(bpy):
     e = rng.uniform(-3, 3, (20, 3))
     for order in ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX"):
         want = np.array([np.array(Euler(v, order).to_matrix()) for v in e])
-        np.testing.assert_allclose(retarget._euler_to_matrix(e, order), want, atol=1e-6)
+        np.testing.assert_allclose(retarget.euler_to_matrix(e, order), want, atol=1e-6)
