@@ -3,9 +3,10 @@
 Layout (thin bpy glue over plain functions, as in KhronosGroup/glTF-Blender-IO):
 rig.py (armature + mesh from a model file), animate.py (MotionClip track → Action), camera.py (video camera),
 importer.py (MotionClip → rigs, synchronous), worker.py (runs `python -m core convert` as a subprocess),
-deps.py (the conversion's Python environment), export.py (FBX/glTF/BVH), properties.py (the panel's settings,
-generated from core.options), operators.py / panel.py / preferences.py (UI), batch.py (headless entry point) and
-slurm_batch.sh (batch.py over a Slurm job array).
+deps.py (the conversion's Python environment), export.py (FBX/glTF/BVH), retarget/ (motion onto the user's
+character; retarget_ui.py its sidebar), properties.py (the panel's settings, generated from core.options),
+operators.py / panel.py / preferences.py (UI), batch.py (headless entry point) and slurm_batch.sh (batch.py over a
+Slurm job array).
 
 Where `core` comes from: build_addon.py copies the repo's `core` package *inside* the add-on folder, so the installed
 extension imports it relatively (`<addon>.core`, no sys.path change, no clash with other add-ons' modules). In a
@@ -45,11 +46,12 @@ def register() -> None:
     """Register every class of the add-on (one `classes` tuple per UI module)."""
     import bpy
 
-    from . import operators, panel, preferences, properties
+    from . import operators, panel, preferences, properties, retarget_ui
 
-    for cls in (*preferences.classes, *properties.classes, *operators.classes, *panel.classes):
+    for cls in (*preferences.classes, *properties.classes, *operators.classes, *panel.classes, *retarget_ui.classes):
         bpy.utils.register_class(cls)
     properties.register_properties()
+    retarget_ui.register_properties()
     operators.register_handlers()
 
 
@@ -57,10 +59,12 @@ def unregister() -> None:
     """Unregister in reverse order; stop any running conversion first."""
     import bpy
 
-    from . import operators, panel, preferences, properties
+    from . import operators, panel, preferences, properties, retarget_ui
 
     operators.cancel_running_jobs()
     operators.unregister_handlers()
+    retarget_ui.unregister_properties()
     properties.unregister_properties()
-    for cls in reversed((*preferences.classes, *properties.classes, *operators.classes, *panel.classes)):
+    for cls in reversed((*preferences.classes, *properties.classes, *operators.classes, *panel.classes,
+                         *retarget_ui.classes)):
         bpy.utils.unregister_class(cls)

@@ -46,23 +46,28 @@ def quat_to_matrix(q: np.ndarray) -> np.ndarray:
 
 
 def matrix_to_quat(m: np.ndarray) -> np.ndarray:
-    """Rotation matrix (3,3) → unit quaternion (4,) (w, x, y, z), via the largest diagonal term (Shepperd)."""
+    """Rotation matrices (...,3,3) → unit quaternions (...,4) (w, x, y, z), via the largest diagonal term
+    (Shepperd), so every rotation (180° included) converts without loss."""
     m = np.asarray(m, np.float64)
-    trace = np.trace(m)
-    i = int(np.argmax([trace, m[0, 0], m[1, 1], m[2, 2]]))
-    if i == 0:
-        s = 2.0 * np.sqrt(1.0 + trace)
-        q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
-    else:
-        a, b, c = [(0, 1, 2), (1, 2, 0), (2, 0, 1)][i - 1]
-        s = 2.0 * np.sqrt(1.0 + m[a, a] - m[b, b] - m[c, c])
-        q = np.zeros(4)
-        q[0] = (m[c, b] - m[b, c]) / s
-        q[1 + a] = 0.25 * s
-        q[1 + b] = (m[a, b] + m[b, a]) / s
-        q[1 + c] = (m[a, c] + m[c, a]) / s
-    q = np.asarray(q)
-    return q / np.linalg.norm(q)
+    trace = np.trace(m, axis1=-2, axis2=-1)
+    pick = np.argmax(np.stack([trace, m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]], -1), -1)
+    q = np.empty(m.shape[:-2] + (4,))
+    s = 2.0 * np.sqrt(np.maximum(1.0 + trace, 1e-12))
+    q[...] = np.stack([0.25 * s, (m[..., 2, 1] - m[..., 1, 2]) / s, (m[..., 0, 2] - m[..., 2, 0]) / s,
+                       (m[..., 1, 0] - m[..., 0, 1]) / s], -1)
+    for i, (a, b, c) in enumerate([(0, 1, 2), (1, 2, 0), (2, 0, 1)], start=1):
+        sel = pick == i
+        if not np.any(sel):
+            continue
+        mm = m[sel]
+        s = 2.0 * np.sqrt(np.maximum(1.0 + mm[:, a, a] - mm[:, b, b] - mm[:, c, c], 1e-12))
+        qq = np.empty((len(mm), 4))
+        qq[:, 0] = (mm[:, c, b] - mm[:, b, c]) / s
+        qq[:, 1 + a] = 0.25 * s
+        qq[:, 1 + b] = (mm[:, a, b] + mm[:, b, a]) / s
+        qq[:, 1 + c] = (mm[:, a, c] + mm[:, c, a]) / s
+        q[sel] = qq
+    return q / np.linalg.norm(q, axis=-1, keepdims=True)
 
 
 def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -179,6 +184,18 @@ def write_armature_action(armature, curves: TrackCurves, joint_names, name: str)
         if j in curves.locations:
             for i in range(3):
                 _write_fcurve(bag, f"{path}.location", i, bone, curves.frames, curves.locations[j][:, i])
+    return action
+
+
+def write_pose_action(armature, frames: np.ndarray, quats: dict, locations: dict, name: str):
+    """Create one Action keying pose bones in bulk: {bone: (N,4)} rotation_quaternion and {bone: (N,3)} location at
+    `frames` (N,); returns it (assigned to the armature). Used by retarget/."""
+    action, bag = _new_action(armature, name, "OBJECT")
+    frames = np.asarray(frames, np.float64)
+    for channel, values, size in (("rotation_quaternion", quats, 4), ("location", locations, 3)):
+        for bone, v in values.items():
+            for i in range(size):
+                _write_fcurve(bag, f'pose.bones["{bone}"].{channel}', i, bone, frames, v[:, i])
     return action
 
 

@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pose-correctives", action="store_true", help="add pose-corrective shape keys")
     p.add_argument("--timeline", default="start", choices=["start", "video"],
                    help="start: the first frame is scene frame 1; video: video frame N is scene frame N")
+    p.add_argument("--retarget-to", metavar="CHARACTER", help="also retarget the first person onto this character "
+                   "(.fbx/.glb/.blend/.bvh or rigify-metarig) and write it as <stem>_character.<format>")
     _addon().core_module("options").add_arguments(p)
     return p
 
@@ -176,6 +178,9 @@ def process(kind: str, path: Path, stem: str, args, options, python: str | None)
                 bpy.context, clip, model_dir, people=people, video=video, create_camera=not args.no_camera,
                 pose_correctives=args.pose_correctives, timeline=args.timeline)
         scene = bpy.context.scene
+        if args.retarget_to:  # the character replaces the SMPL-X rigs in the output
+            arms = [_addon("retarget").retarget_to_character(bpy.context, arms[0], args.retarget_to)]
+            out = out.with_name(f"{stem}_character{out.suffix}")
         if args.format == "blend":
             _save_blend(out)
             written = str(out)

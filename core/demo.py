@@ -4,7 +4,8 @@ With no arguments: write the licence-free mannequin to `<out>/models/`, convert 
 mannequin moving before a fixed camera, true motion in `assets/sample_motion.npz`) with the bundled demo network
 (`assets/demo_smpler_x.pth.tar`, a small SMPLer-X trained on mannequin renders by `python -m training.demo
 build-all`) and the static-camera detector on the CPU, write the clip, its report and the overlay video, build
-`<out>/demo.blend` and `<out>/demo.fbx` with the Blender add-on (bpy from the venv), and print the accuracy against
+`<out>/demo.blend`, `<out>/demo.fbx` and `<out>/demo_character.fbx` (the motion retargeted onto Rigify's human metarig)
+with the Blender add-on (bpy from the venv), and print the accuracy against
 the ground truth.
 
 With `--video V --model-dir D`: the same outputs for a real video with the official files in D (SMPL-X body model,
@@ -154,8 +155,9 @@ def _convert(video: Path, opts, out_npz: Path, overlay: Path, model=None) -> tup
 
 
 def _blender_outputs(clip_path: Path, model_dir: Path, out: Path) -> tuple[list[Path], str | None]:
-    """Build `<stem>.blend` and `<stem>.fbx` with the add-on's batch entry (its plain import and export
-    functions) in a child process, so that core itself never imports bpy.
+    """Build `<stem>.blend`, `<stem>.fbx` and `<stem>_character.fbx` (the motion retargeted onto Rigify's metarig)
+    with the add-on's batch entry (its plain import, retarget and export functions) in a child process, so that
+    core itself never imports bpy.
 
     Returns:
         the files written and, when a piece is missing or the build failed, a message saying what.
@@ -166,11 +168,13 @@ def _blender_outputs(clip_path: Path, model_dir: Path, out: Path) -> tuple[list[
     if importlib.util.find_spec("bpy") is None:
         return [], f"bpy is not installed in {sys.executable} (pip install bpy==5.0.1, or run the add-on in Blender)"
     written, errors = [], []
-    for fmt in ("blend", "fbx"):
+    # the last run retargets the motion onto Rigify's human metarig (licence-free): <stem>_character.fbx
+    for fmt, extra, suffix in (("blend", [], ""), ("fbx", [], ""), ("fbx", ["--retarget-to", "rigify-metarig"],
+                                                                     "_character")):
         cmd = [sys.executable, str(batch), "--clip", str(clip_path), "--output", str(out), "--format", fmt,
-               "--model-dir", str(model_dir)]
+               "--model-dir", str(model_dir), *extra]
         proc = subprocess.run(cmd, capture_output=True, text=True)
-        target = out / f"{clip_path.stem}.{fmt}"
+        target = out / f"{clip_path.stem}{suffix}.{fmt}"
         if proc.returncode == 0 and target.is_file():
             written.append(target)
         else:
