@@ -48,6 +48,7 @@ __all__ = [
     "GroundOptions",
     "FootModel",
     "foot_model",
+    "forward_kinematics",
     "pose_track",
     "leg_ik",
     "Floor",
@@ -58,6 +59,8 @@ __all__ = [
     "background_motion",
     "guess_camera_to_world",
     "ground_clip",
+    "ground_options",
+    "ground_stage",
 ]
 
 logger = logging.getLogger(__name__)
@@ -102,11 +105,11 @@ class GroundOptions:
 
     def __post_init__(self) -> None:
         if self.mode not in LOCK_MODES:
-            raise ValueError(f"foot lock mode {self.mode!r}: expected one of {LOCK_MODES}")
+            raise ValueError(f"foot_lock (--foot-lock) {self.mode!r}: expected one of {LOCK_MODES}")
         if self.root_motion not in ROOT_MOTIONS:
-            raise ValueError(f"root motion {self.root_motion!r}: expected one of {ROOT_MOTIONS}")
+            raise ValueError(f"root_motion (--root-motion) {self.root_motion!r}: expected one of {ROOT_MOTIONS}")
         if not np.isfinite(self.depth_sigma) or self.depth_sigma < 0:
-            raise ValueError(f"depth smoothing {self.depth_sigma}: expected a sigma >= 0 in frames")
+            raise ValueError(f"depth_smoothing (--depth-smoothing) {self.depth_sigma}: expected a sigma >= 0 in frames")
         if self.min_contact < 1 or self.blend < 0:
             raise ValueError(f"min_contact ({self.min_contact}) must be >= 1 and blend ({self.blend}) >= 0 frames")
 
@@ -170,8 +173,9 @@ def _rotations(rotvec: np.ndarray) -> np.ndarray:
     return np.eye(3) + s * k + (1 - c) * (k @ k)
 
 
-def _forward(fm: FootModel, track: MotionTrack) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Global rotations (N,22,3,3), joint positions (N,22,3) and sole points (N,2,2,3), camera frame."""
+def forward_kinematics(fm: FootModel, track: MotionTrack) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Global rotations (N,22,3,3) (model axes → camera), joint positions (N,22,3) and sole points (N,2,2,3), camera
+    frame, metres."""
     betas = track.betas.astype(np.float64)
     rest = fm.joints + np.einsum("jck,nk->njc", fm.joint_dirs, betas)  # (N,22,3)
     pts = fm.points + np.einsum("fpck,nk->nfpc", fm.point_dirs, betas)  # (N,2,2,3)
@@ -197,7 +201,7 @@ def pose_track(fm: FootModel, track: MotionTrack) -> tuple[np.ndarray, np.ndarra
     Returns:
         joints (N,22,3) and sole points (N,2,2,3) [left, right] × [heel, toe], metres, OpenCV camera.
     """
-    _, joints, soles = _forward(fm, track)
+    _, joints, soles = forward_kinematics(fm, track)
     return joints, soles
 
 
@@ -222,13 +226,13 @@ def leg_ik(fm: FootModel, track: MotionTrack, shifts: np.ndarray, iterations: in
     Returns:
         The track with new hip, knee and ankle rotations (the root and the rest of the body unchanged).
     """
-    rot0, pos0, _ = _forward(fm, track)
+    rot0, pos0, _ = forward_kinematics(fm, track)
     body = track.body_pose.astype(np.float64).copy()
     moving = np.abs(shifts).sum(-1) > 0  # (N,2)
     eps = 1e-4
     for _ in range(iterations):
         current = track.replace(body_pose=body)
-        _, pos, _ = _forward(fm, current)
+        _, pos, _ = forward_kinematics(fm, current)
         for f, (hip, knee, ankle) in enumerate(_LEGS):
             rows = moving[:, f]
             if not rows.any():
@@ -241,12 +245,12 @@ def leg_ik(fm: FootModel, track: MotionTrack, shifts: np.ndarray, iterations: in
                 delta = np.zeros(3)
                 delta[k % 3] = eps
                 bumped[:, joint] = _rotvec(_rotations(body[:, joint]) @ _rotations(delta))
-                jac[:, :, k] = (_forward(fm, current.replace(body_pose=bumped))[1][rows, ankle] - pos[rows, ankle]) / eps
+                jac[:, :, k] = (forward_kinematics(fm, current.replace(body_pose=bumped))[1][rows, ankle] - pos[rows, ankle]) / eps
             jt = np.swapaxes(jac, 1, 2)
             step = np.linalg.solve(jt @ jac + damping * np.eye(6), np.einsum("nka,na->nk", jt, residual))
             for i, joint in enumerate((hip, knee)):
                 body[rows, joint - 1] = _rotvec(_rotations(body[rows, joint - 1]) @ _rotations(step[:, 3 * i:3 * i + 3]))
-    rot, _, _ = _forward(fm, track.replace(body_pose=body))
+    rot, _, _ = forward_kinematics(fm, track.replace(body_pose=body))
     for f, (_, knee, ankle) in enumerate(_LEGS):  # ankle: back to the foot's original global orientation
         rows = moving[:, f]
         body[rows, ankle - 1] = _rotvec(np.swapaxes(rot[rows, knee], -1, -2) @ rot0[rows, ankle])
@@ -721,3 +725,25 @@ def _ground_track(fm: FootModel, track: MotionTrack, p: _Posed, world: np.ndarra
                "floor_residual_mm": float(np.sqrt(np.mean((heights[cand] - level) ** 2)) * 1000) if cand.any()
                else None, "floor_level_mm": level * 1000, "placement_error_mm": residual}
     return track.replace(transl=transl), contacts, details
+
+
+def ground_options(convert_options: Any) -> GroundOptions:
+    """GroundOptions from a `core.pipeline.ConvertOptions` (foot_lock, root_motion, depth_smoothing); ValueError
+    naming the option when one is invalid."""
+    return GroundOptions(mode=convert_options.foot_lock, root_motion=convert_options.root_motion,
+                         depth_sigma=float(convert_options.depth_smoothing))
+
+
+def ground_stage(clip: MotionClip, raw: MotionClip, model_arrays: dict, opts: GroundOptions, frames) -> MotionClip:
+    """The pipeline's ground stage: background motion of the video `frames` (a fresh VideoSource), then
+    `ground_clip`; metadata["ground"]["summary"] is a one-line account for progress and the UI."""
+    moving = background_motion(frames, clip)
+    out = ground_clip(clip, model_arrays, opts, raw=raw, background=moving)
+    info = out.metadata["ground"]
+    if info["floor_found"]:
+        summary = (f"floor found: camera {info['camera_height_m']:.2f} m up, pitched {info['camera_pitch_deg']:.1f}°"
+                   f" down; foot lock {opts.mode}")
+    else:
+        summary = f"no floor ({info['reason']}); motion stays in the camera frame"
+    out.metadata["ground"]["summary"] = summary
+    return out

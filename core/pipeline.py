@@ -67,6 +67,10 @@ class ConvertOptions:
         min_box: (w, h) smallest person box, pixels (the reference's 50×150).
         max_gap, min_track: tracker settings (frames).
         with_mesh: also keep per-frame vertices (only for the overlay).
+        ground: run core/ground.py after smoothing (floor, world frame, contacts, foot locking, steady depth).
+        foot_lock: auto, always, never or grounding (core.ground.LOCK_MODES).
+        root_motion: world or in_place.
+        depth_smoothing: Gaussian sigma in frames of the root's log-depth (0 = off).
     """
 
     model_dir: Path | None = None
@@ -87,6 +91,10 @@ class ConvertOptions:
     min_box: tuple[float, float] = (50.0, 150.0)
     max_gap: int = 10
     min_track: int = 5
+    ground: bool = True
+    foot_lock: str = "auto"
+    root_motion: str = "world"
+    depth_smoothing: float = 8.0
 
     def resolved_model_dir(self) -> Path:
         from .body.files import default_model_dir
@@ -362,6 +370,10 @@ def convert_video(video: str | Path, options: ConvertOptions | None = None, prog
     preset = SMOOTHING_PRESETS.get(opts.smoothing)
     if preset is None:
         raise ValueError(f"unknown smoothing preset {opts.smoothing!r}; expected one of {sorted(SMOOTHING_PRESETS)}")
+    if opts.ground:
+        from .ground import ground_options, ground_stage
+
+        ground_opts = ground_options(opts)  # bad settings fail before minutes of detection
     t0 = time.perf_counter()
     source = _TimedSource(open_video(video, start=opts.start, end=opts.end, stride=opts.stride))
     model_dir = opts.resolved_model_dir()
@@ -392,8 +404,13 @@ def convert_video(video: str | Path, options: ConvertOptions | None = None, prog
     clip = smooth_clip(raw, **strengths)
     seconds["smooth"] = time.perf_counter() - t
     report("smooth", 1, 1, f"{len(clip.tracks)} people")
+    if opts.ground:
+        t = time.perf_counter()
+        clip = ground_stage(clip, raw, model_arrays, ground_opts, open_video(video, opts.start, opts.end, opts.stride))
+        seconds["ground"] = time.perf_counter() - t
+        report("ground", 1, 1, clip.metadata["ground"]["summary"])
     frames = {"detect+track": source.num_frames, "regress": sum(len(tr) for tr in raw.tracks),
-              "smooth": sum(len(tr) for tr in raw.tracks)}
+              "smooth": sum(len(tr) for tr in raw.tracks), "ground": sum(len(tr) for tr in raw.tracks)}
     return ConvertResult(clip, raw, seconds, frames)
 
 
@@ -434,6 +451,13 @@ def add_convert_arguments(p: argparse.ArgumentParser) -> None:
     for part in ("root", "body", "hands", "face", "transl"):
         p.add_argument(f"--smooth-{part}", type=float, help=f"override the {part} smoothing sigma (frames)")
     p.add_argument("--det-score", type=float, default=0.5, help="detector score threshold")
+    p.add_argument("--no-ground", action="store_true", help="skip the floor, foot contact and foot locking stage")
+    p.add_argument("--foot-lock", default="auto", choices=["auto", "always", "never", "grounding"],
+                   help="foot locking: auto, always, never, or grounding only (no floating or sinking)")
+    p.add_argument("--root-motion", default="world", choices=["world", "in-place"],
+                   help="world motion, or the root kept over the origin (game engines)")
+    p.add_argument("--depth-smoothing", type=float, default=8.0,
+                   help="sigma in frames of the distance-to-camera smoothing (0 = off)")
     p.add_argument("--report", help="quality report JSON (default: OUTPUT with .report.json)")
     p.add_argument("--overlay", help="write the mesh drawn over the video to this .mp4")
     p.add_argument("--per-frame-dir", help="also write the original per-frame layout (smplx/*.npz, meta/*.json)")
@@ -457,7 +481,9 @@ def options_from_args(args: argparse.Namespace) -> ConvertOptions:
         checkpoint=Path(args.checkpoint) if args.checkpoint else None, variant=args.variant,
         detector=args.detector, device=args.device, precision=args.precision, batch_size=args.batch_size,
         people=people, start=args.start, end=args.end, stride=args.stride, focal=args.focal,
-        smoothing=args.smoothing, smoothing_overrides=overrides, det_score_thr=args.det_score)
+        smoothing=args.smoothing, smoothing_overrides=overrides, det_score_thr=args.det_score,
+        ground=not args.no_ground, foot_lock=args.foot_lock, root_motion=args.root_motion.replace("-", "_"),
+        depth_smoothing=args.depth_smoothing)
 
 
 def _progress_printer(as_json: bool) -> tuple[Progress, Callable[[], None]]:
