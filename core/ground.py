@@ -9,21 +9,26 @@ Runs after smoothing (core/smooth.py) on a MotionClip whose people live in the v
 2. Steady depth: depth is the least reliable coordinate of a monocular estimate. The root's image position is kept
    and its log-depth is smoothed more than the image-plane coordinates (`GroundOptions.depth_sigma`).
 3. Floor (fixed camera): candidate points are the sole points of feet that are low (along the body's up axis) and
-   still; RANSAC (3-point planes whose normal is within 30° of the people's mean up axis) then a refit whose normal
-   minimises the inliers' squared distances plus priors towards the people's mean up axis and a level camera (the
-   closed form is an eigenvector), so that a person walking on a line, whose feet leave the tilt about that line
-   undetermined, still gets a sensible floor. The world frame: Z up, floor Z = 0, Y the camera's forward direction
-   on the floor, origin under the first person's first root position (`MotionClip.camera_to_world`).
-4. Contacts per foot: low (heel or toe within a few cm of the floor) and slow (horizontal speed), with hysteresis
-   and a minimum duration; heights are measured from the track's own floor level (median height of its still, low
-   feet), which absorbs a per-person depth bias.
+   still, moved in the image so the lowest one sits on the person box's bottom edge (a detector box locates the
+   standing foot better than the network's leg length). RANSAC (3-point planes within 30° of the people's up axis),
+   then a refit whose normal minimises the inliers' squared distances plus priors towards the people's balance axis
+   (supporting ankles → neck, vertical on average for a person in balance) and a level camera; the points count as
+   a couple of observations (a foot's points over many frames share its pose errors), so a person standing still or
+   stepping on a line gets its tilt from the priors and a person walking about from the feet. The world frame: Z up,
+   floor Z = 0, Y the camera's forward direction on the floor, origin under the first person's first root position
+   (`MotionClip.camera_to_world`).
+4. Contacts per foot: low (lowest sole point within `contact_height` of the track's own floor level, the median
+   height of its still, low feet, which absorbs a per-person depth bias) and slow (horizontal speed), with
+   hysteresis and a minimum duration.
 5. Placement: at contact frames the height error of the planted feet is removed by the smallest root move under the
-   root's error covariance (a depth error along the root's viewing ray is ten times likelier than a sideways one),
-   and that correction is smoothed over time (the floor fixes the scale along the viewing ray).
-6. Foot locking (`mode`): auto / always lock every contact at its median position on the floor (auto leaves a
+   root's error covariance (a depth error along the root's viewing ray is likelier than a sideways one), and that
+   correction is smoothed over time (the floor fixes the scale along the viewing ray).
+6. Foot locking (`mode`): auto / always hold each planted foot at its median position on the floor (auto leaves a
    contact alone whose foot slides more than `max_slide` metres: a deliberate slide or a wrong contact); grounding
-   only removes the height error per frame; never leaves the root as placed. Per-foot corrections are blended in
-   and out over `blend` frames around each contact.
+   only puts planted feet on the floor; never leaves the root as placed. Each foot's move is shared between the root
+   (its most likely move given the root's and the leg's error covariances, blended in and out over `blend` frames
+   around each contact) and the leg, which reaches the rest by damped least-squares IK on hip and knee during the
+   contact (`leg_ik`), the ankle keeping the foot's orientation.
 7. Root motion: "world" (as filmed) or "in_place" (root kept over the world origin, for game engines).
 
 Moving cameras: `background_motion` measures how much the video's background moves outside the person boxes; a
@@ -70,10 +75,10 @@ ROOT_MOTIONS = ("world", "in_place")
 _BODY = 22  # pelvis … wrists: the joints that move the feet
 _FOOT_JOINTS = ((7, 10), (8, 11))  # (ankle, foot) of the left and the right leg
 _SOLE_BAND = 0.01  # metres above the lowest foot vertex that count as sole in the rest pose
-# a foot's height error, as root position errors: 2 cm in any direction (pose errors included) plus 1 % of the
+# a foot's height error, as root position errors: 3 cm in any direction (pose errors included) plus 1 % of the
 # distance along the root's viewing ray (monocular depth)
-_SIGMA_SIDE, _SIGMA_DEPTH_REL = 0.02, 0.01
-_SIGMA_LEG = 0.04  # a foot's position error relative to the root (the leg's joint angles), metres
+_SIGMA_SIDE, _SIGMA_DEPTH_REL = 0.03, 0.01
+_SIGMA_LEG = 0.08  # a foot's position error relative to the root (the leg's joint angles), metres
 
 
 @dataclass
@@ -91,17 +96,20 @@ class GroundOptions:
         blend: frames over which a lock fades in before and out after its contact.
         max_slide: metres; in auto mode a contact whose foot travels more than this is not locked.
         moving_threshold: fraction of background pixels that change between samples above which the camera moves.
+        use_boxes: put the floor under the person boxes' bottom edges (tight detector boxes) rather than under the
+            network's feet.
     """
 
     mode: str = "auto"
     root_motion: str = "world"
     depth_sigma: float = 8.0
-    contact_height: float = 0.03
-    contact_speed: float = 0.4
+    contact_height: float = 0.02
+    contact_speed: float = 0.8
     min_contact: int = 3
     blend: int = 4
     max_slide: float = 0.3
     moving_threshold: float = 0.2
+    use_boxes: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in LOCK_MODES:
@@ -306,18 +314,20 @@ def _candidates(soles: np.ndarray, up: np.ndarray, times: np.ndarray, low: float
     return is_low & (_speeds(soles.mean(2), times) < speed)
 
 
-def _plane_normal(points: np.ndarray, priors: list[tuple[np.ndarray, float]], sigma: float) -> np.ndarray:
-    """Unit normal minimising Σ (n·(p − p̄))²/σ² + Σ_k λ_k (1 − (u_k·n)²): the eigenvector of the smallest eigenvalue
-    of C/σ² − Σ λ_k u_k u_kᵀ, oriented along the first prior."""
+def _plane_normal(points: np.ndarray, priors: list[tuple[np.ndarray, float]], sigma: float,
+                  independent: int = 2) -> np.ndarray:
+    """Unit normal minimising k/M Σ (n·(p − p̄))²/σ² + Σ_k λ_k (1 − (u_k·n)²): the eigenvector of the smallest
+    eigenvalue of k/M C/σ² − Σ λ_k u_k u_kᵀ, oriented along the first prior. The M points count as k = `independent`
+    observations: a foot's points over many frames share its pose errors, so they are far from independent."""
     centred = points - points.mean(0)
-    m = centred.T @ centred / sigma**2
+    m = centred.T @ centred / sigma**2 * min(1.0, independent / len(points))
     for u, lam in priors:
         m -= lam * np.outer(u, u)
     n = np.linalg.eigh(m)[1][:, 0]
     return n if n @ priors[0][0] >= 0 else -n
 
 
-def fit_floor(points: np.ndarray, up: np.ndarray, *, threshold: float = 0.03, iterations: int = 300,
+def fit_floor(points: np.ndarray, up: np.ndarray, *, threshold: float = 0.05, iterations: int = 300,
               max_tilt_deg: float = 30.0, up_sigma_deg: float = 5.0, level_sigma_deg: float = 20.0,
               seed: int = 0) -> Floor | None:
     """Robust plane through candidate foot points (RANSAC, then a refit with priors on the normal).
@@ -398,6 +408,13 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
 
 
+def _holes(frames: np.ndarray) -> np.ndarray:
+    """(N-1,) True where consecutive samples are further apart than 1.5 × the track's usual step (a stride of 4
+    is no hole; a missing stretch is)."""
+    steps = np.diff(frames)
+    return steps > 1.5 * (np.median(steps) if len(steps) else 1)
+
+
 def _hysteresis(enter: np.ndarray, stay: np.ndarray) -> np.ndarray:
     """True from a frame where `enter` holds until `stay` fails (both (N,) bool)."""
     out = np.zeros(len(enter), bool)
@@ -414,7 +431,7 @@ def detect_contacts(heights: np.ndarray, speeds: np.ndarray, frames: np.ndarray,
     Args:
         heights: (N,2) metres, lowest sole point of each foot above the floor.
         speeds: (N,2) m/s, horizontal speed of each foot.
-        frames: (N,) frame indices (a hole in the track ends a contact).
+        frames: (N,) frame indices (a hole in the track ends a contact; a regular stride does not).
         opts: thresholds.
 
     Returns:
@@ -422,7 +439,7 @@ def detect_contacts(heights: np.ndarray, speeds: np.ndarray, frames: np.ndarray,
     """
     h, v = opts.contact_height, opts.contact_speed
     out = np.zeros(heights.shape, bool)
-    breaks = np.r_[False, np.diff(frames) > 1]
+    breaks = np.r_[False, _holes(frames)]
     for f in range(2):
         enter = (heights[:, f] < h) & (speeds[:, f] < v)
         stay = (heights[:, f] < 1.5 * h) & (speeds[:, f] < 2 * v) & ~breaks
@@ -533,17 +550,17 @@ def foot_metrics(soles_w: np.ndarray, contacts: np.ndarray, frames: np.ndarray) 
     Args:
         soles_w: (N,2,2,3) sole points, world frame (floor Z = 0).
         contacts: (N,2) bool, the frames that count as contact.
-        frames: (N,) frame indices (skate only between consecutive frames).
+        frames: (N,) frame indices (skate only between consecutive samples, without a hole between them).
 
     Returns:
-        `foot_skate_mm_per_frame`: mean horizontal move of a planted foot's centre between consecutive contact
-        frames; `penetration_mm`: mean depth of the lowest sole point below the floor over all frames;
+        `foot_skate_mm_per_frame`: mean horizontal move of a planted foot's centre per video frame between
+        consecutive contact samples; `penetration_mm`: mean depth of the lowest sole point below the floor over all frames;
         `floating_mm`: mean height of planted feet's lowest sole point over contact frames (None without contacts).
     """
     centre = soles_w.mean(2)
     low = soles_w[..., 2].min(2)
-    step = (np.diff(frames) == 1)[:, None] & contacts[1:] & contacts[:-1]
-    moves = np.linalg.norm(np.diff(centre[..., :2], axis=0), axis=-1)
+    step = ~_holes(frames)[:, None] & contacts[1:] & contacts[:-1]
+    moves = np.linalg.norm(np.diff(centre[..., :2], axis=0), axis=-1) / np.diff(frames)[:, None]
     lowest = low.min(1)
     return {
         "foot_skate_mm_per_frame": float(moves[step].mean() * 1000) if step.any() else None,
@@ -606,14 +623,42 @@ def _pose(fm: FootModel, track: MotionTrack) -> _Posed:
     return _Posed(joints, soles, _up_axes(track))
 
 
-def _floor_points(tracks: list[MotionTrack], posed: list[_Posed]) -> tuple[np.ndarray, np.ndarray]:
-    """All candidate sole points (M,3) and the people's mean up axis (3,)."""
+def _snap_to_boxes(soles: np.ndarray, boxes: np.ndarray, focal: np.ndarray, princpt: np.ndarray,
+                   height: int) -> np.ndarray:
+    """(N,2,2,3) sole points moved in the image so that the lowest one sits on the person box's bottom edge, at
+    unchanged depth: a detector box bottom locates the standing foot in the image to a few pixels, better than the
+    network's leg length does. Frames whose box touches the image's bottom edge (feet cut off), or would move by more
+    than a tenth of the box height, keep their points."""
+    v = focal[1] * soles[..., 1] / soles[..., 2] + princpt[1]
+    dv = boxes[:, 3] - v.max((1, 2))
+    ok = (boxes[:, 3] < height - 2) & (np.abs(dv) < 0.1 * (boxes[:, 3] - boxes[:, 1]))
+    out = soles.copy()
+    out[ok, ..., 1] = (v[ok] + dv[ok, None, None] - princpt[1]) * soles[ok, ..., 2] / focal[1]
+    return out
+
+
+def _balance_up(p: _Posed, low: float = 0.03) -> np.ndarray:
+    """(3,) the mean direction from the supporting feet (those within `low` m of the lowest) to the neck: vertical
+    on average for a person in balance (the pelvis orientation a network predicts often leans by several degrees)."""
+    level = np.einsum("nfpc,nc->nfp", p.soles, p.up).min(-1)
+    support = (level <= level.min(1, keepdims=True) + low).astype(np.float64)
+    centre = np.einsum("nf,nfc->nc", support, p.joints[:, [7, 8]]) / support.sum(1, keepdims=True)  # ankles
+    v = p.joints[:, 12] - centre
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    return v.mean(0)
+
+
+def _floor_points(clip: MotionClip, tracks: list[MotionTrack], posed: list[_Posed],
+                  use_boxes: bool) -> tuple[np.ndarray, np.ndarray]:
+    """All candidate sole points (M,3) (snapped to the boxes with `use_boxes`) and the people's mean up axis (3,)."""
     pts, ups = [], []
     for track, p in zip(tracks, posed):
         cand = _candidates(p.soles, p.up, track.times)
-        pts.append(p.soles[cand].reshape(-1, 3))
-        ups.append(p.up)
-    up = np.concatenate(ups).mean(0)
+        soles = _snap_to_boxes(p.soles, track.boxes, clip.focal, clip.princpt, clip.image_size[1]) if use_boxes \
+            else p.soles
+        pts.append(soles[cand].reshape(-1, 3))
+        ups.append(_balance_up(p) * len(track))
+    up = np.sum(ups, axis=0)
     return np.concatenate(pts), up / np.linalg.norm(up)
 
 
@@ -646,7 +691,7 @@ def ground_clip(clip: MotionClip, model_arrays: dict, opts: GroundOptions | None
     floor = None
     reason = "the background moves: the camera is not fixed" if moving else ""
     if not moving and tracks:
-        points, up = _floor_points(tracks, posed)
+        points, up = _floor_points(clip, tracks, posed, opts.use_boxes)
         floor = fit_floor(points, up)
         if floor is None:
             reason = (f"no consistent floor under the feet ({len(points)} candidate points): a moving camera, "
@@ -715,7 +760,8 @@ def _ground_track(fm: FootModel, track: MotionTrack, p: _Posed, world: np.ndarra
         feet = feet @ rot  # world → camera directions
         root_shift = _split_shift(feet, weights, root + shift)
         transl = transl + root_shift
-        legs = weights[..., None] * (feet - root_shift[:, None])
+        # the legs reach only during contact: bending a swinging leg towards a held target costs more than it gains
+        legs = np.minimum(weights, contacts)[..., None] * (feet - root_shift[:, None])
         track = leg_ik(fm, track.replace(transl=transl), legs)
         residual = float(np.abs(err[planted]).mean() * 1000)
     if opts.root_motion == "in_place":

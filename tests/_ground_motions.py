@@ -114,10 +114,10 @@ def script(name: str, fm) -> Script:
     hip, knee = np.zeros((n, 2, 3)), np.zeros((n, 2, 3))
     contacts = np.ones((n, 2), bool)
     t = np.arange(n) / FPS
-    if name == "one_leg":  # right foot lifted from frame 30 to 125, the stance hip sways
+    if name == "one_leg":  # right foot lifted from frame 30 to 125, the body over the left foot, swaying
         up = _smoothstep((np.arange(n) - 30) / 10) * (1 - _smoothstep((np.arange(n) - 115) / 10))
         hip[:, 1, 0], knee[:, 1, 0] = -0.7 * up, 1.1 * up
-        hip[:, 0, 2] = 0.05 * np.sin(2 * np.pi * 0.5 * t) * up
+        hip[:, 0, 2] = (-0.1 + 0.05 * np.sin(2 * np.pi * 0.5 * t)) * up  # pelvis over the stance foot
         contacts[:, 1] = up == 0
         return Script(hip, knee, np.full(n, np.radians(20)), contacts)
     if name == "jump":  # squat, push off, fly 12 frames forward, land, stand up
@@ -186,19 +186,22 @@ def generate(name: str, fm, seed: int = 0, betas: np.ndarray | None = None) -> T
     rot, cam = world[:3, :3], world[:3, 3]
     root_c = (root - cam) @ rot
     orient_c = Rotation.from_matrix(rot.T) * orient_w
-    track = local.replace(global_orient=orient_c.as_rotvec(), transl=root_c - j0,
-                          boxes=_boxes(root_c), contacts=sc.contacts)
+    track = local.replace(global_orient=orient_c.as_rotvec(), transl=root_c - j0, contacts=sc.contacts)
+    joints_c, soles_c = pose_track(fm, track)
+    track = track.replace(boxes=_boxes(joints_c, soles_c, rng))
     clip = MotionClip(fps=FPS, num_frames=n, image_size=(640, 480), focal=np.array([600.0, 600.0]),
                       princpt=np.array([319.5, 239.5]), tracks=[track], camera_to_world=world)
     return Truth(clip, world, sc.contacts.copy())
 
 
-def _boxes(root_c: np.ndarray) -> np.ndarray:
-    """(N,4) person boxes around the projected root (1.8 m tall, 0.6 m wide)."""
-    u = 600 * root_c[:, 0] / root_c[:, 2] + 319.5
-    v = 600 * root_c[:, 1] / root_c[:, 2] + 239.5
-    h, w = 600 * 1.8 / root_c[:, 2], 600 * 0.6 / root_c[:, 2]
-    return np.stack([u - w / 2, v - h / 2, u + w / 2, v + h / 2], 1)
+def _boxes(joints_c: np.ndarray, soles_c: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(N,4) detector-like person boxes: around the projected joints and soles (the head's top 12 cm above the
+    head joint), each edge off by 2 px of noise."""
+    pts = np.concatenate([joints_c, soles_c.reshape(len(joints_c), 4, 3), joints_c[:, 15:16] - [0, 0.12, 0]], 1)
+    u = 600 * pts[..., 0] / pts[..., 2] + 319.5
+    v = 600 * pts[..., 1] / pts[..., 2] + 239.5
+    box = np.stack([u.min(1) - 8, v.min(1), u.max(1) + 8, v.max(1)], 1)
+    return box + rng.normal(0, 2, box.shape)
 
 
 def _solve_root(soles: np.ndarray, sc: Script) -> np.ndarray:
