@@ -315,3 +315,53 @@ def evaluate(name: str, model_arrays: dict, seed: int = 0, mode: str = "auto", *
     out["contact_precision"] = float(tp / max(found.sum(), 1))
     out["contact_recall"] = float(tp / max(truth.contacts.sum(), 1))
     return out
+
+
+def sample_truth_world() -> np.ndarray:
+    """(4,4) camera → world of assets/sample.mp4: a level camera `training.demo.CAMERA_HEIGHT` m above the floor."""
+    from training.demo import CAMERA_HEIGHT
+
+    out = np.eye(4)
+    out[:3, :3] = [[1.0, 0, 0], [0, 0, 1], [0, -1, 0]]
+    out[2, 3] = CAMERA_HEIGHT
+    return out
+
+
+def sample_errors(before, after, truth, model_arrays: dict) -> dict:
+    """The ground stage on the sample video against its true motion.
+
+    Args:
+        before: the smoothed clip (pipeline without the ground stage); after: the grounded clip; truth: the true
+            clip (assets/sample_motion.npz), whose lowest vertex touches the floor on every frame.
+
+    Returns:
+        floor tilt (deg), camera height error and floor height error under the person (mm: the estimated height of
+        the true lowest sole points, which lie on the floor); per stage ("smoothed", "final") the root position error
+        and MPJPE against the truth (mm) and the foot metrics against the estimated floor with the detected contacts;
+        "truth_skate_mm_per_frame": the true motion's own foot skate on those contacts (the sample's feet slide).
+    """
+    from core.ground import foot_metrics, foot_model, pose_track
+
+    fm = foot_model(model_arrays)
+    world, true_world = after.camera_to_world, sample_truth_world()
+    track = after.tracks[0]
+    true_track = truth.tracks[0].select(np.isin(truth.tracks[0].frames, track.frames))
+    true_joints, true_soles = pose_track(fm, true_track)
+    lowest = _to_world(world, true_soles)[..., 2].min((1, 2))
+    out = {"frames": len(track),
+           "floor_tilt_deg": float(np.degrees(np.arccos(np.clip(world[2, :3] @ true_world[2, :3], -1, 1)))),
+           "camera_height_error_mm": float(abs(world[2, 3] - true_world[2, 3]) * 1000),
+           "floor_height_error_mm": float(np.abs(lowest).mean() * 1000)}
+    contacts = track.contacts
+    for stage, clip in (("smoothed", before), ("final", after)):
+        joints, soles = pose_track(fm, clip.track(track.track_id).select(np.isin(clip.track(track.track_id).frames,
+                                                                                   track.frames)))
+        m = foot_metrics(_to_world(world, soles), contacts, track.frames)
+        rel, true_rel = joints - joints[:, :1], true_joints - true_joints[:, :1]
+        m["mpjpe_mm"] = float(np.linalg.norm(rel - true_rel, axis=-1).mean() * 1000)
+        m["root_error_mm"] = float(np.linalg.norm(joints[:, 0] - true_joints[:, 0], axis=-1).mean() * 1000)
+        out[stage] = m
+    out["truth_skate_mm_per_frame"] = foot_metrics(_to_world(true_world, true_soles), contacts,
+                                                   track.frames)["foot_skate_mm_per_frame"]
+    out["contact_fraction"] = float(contacts.mean())
+    return out
