@@ -415,12 +415,13 @@ def _holes(frames: np.ndarray) -> np.ndarray:
     return steps > 1.5 * (np.median(steps) if len(steps) else 1)
 
 
-def _hysteresis(enter: np.ndarray, stay: np.ndarray) -> np.ndarray:
-    """True from a frame where `enter` holds until `stay` fails (both (N,) bool)."""
+def _hysteresis(enter: np.ndarray, stay: np.ndarray, restart: np.ndarray) -> np.ndarray:
+    """True from a frame where `enter` holds until `stay` fails (all (N,) bool); at a `restart` frame (after a hole)
+    a contact only continues if it enters anew."""
     out = np.zeros(len(enter), bool)
     on = False
-    for i, (e, s) in enumerate(zip(enter, stay)):
-        on = s and (on or e)
+    for i, (e, s, r) in enumerate(zip(enter, stay, restart)):
+        on = e if r else s and (on or e)
         out[i] = on
     return out
 
@@ -442,14 +443,16 @@ def detect_contacts(heights: np.ndarray, speeds: np.ndarray, frames: np.ndarray,
     breaks = np.r_[False, _holes(frames)]
     for f in range(2):
         enter = (heights[:, f] < h) & (speeds[:, f] < v)
-        stay = (heights[:, f] < 1.5 * h) & (speeds[:, f] < 2 * v) & ~breaks
-        mask = _hysteresis(enter, stay)
+        stay = (heights[:, f] < 1.5 * h) & (speeds[:, f] < 2 * v)
+        mask = _hysteresis(enter, stay, breaks)
         for a, b in _runs(~mask):  # close short gaps inside a contact
             if 0 < a and b < len(mask) and b - a < opts.min_contact and not breaks[a:b + 1].any():
                 mask[a:b] = True
-        for a, b in _runs(mask):  # drop short contacts
-            if b - a < opts.min_contact:
-                mask[a:b] = False
+        for a, b in _runs(mask):  # drop short contacts (a hole splits a run)
+            cuts = [a] + [i for i in range(a + 1, b) if breaks[i]] + [b]
+            for lo, hi in zip(cuts[:-1], cuts[1:]):
+                if hi - lo < opts.min_contact:
+                    mask[lo:hi] = False
         out[:, f] = mask
     return out
 
@@ -701,6 +704,7 @@ def ground_clip(clip: MotionClip, model_arrays: dict, opts: GroundOptions | None
                             "root_motion": opts.root_motion, "depth_sigma": opts.depth_sigma, "tracks": {}}
     if floor is None:
         logger.warning("ground: %s; output stays in the camera frame", reason)
+        tracks = [t.replace(contacts=None) for t in tracks]  # no floor, no contacts
         return clip.replace(tracks=tracks, camera_to_world=np.eye(4), metadata={**clip.metadata, "ground": info})
     first = min(range(len(tracks)), key=lambda i: tracks[i].frames[0])
     world = world_from_floor(floor, posed[first].joints[0, 0])
