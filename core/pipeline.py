@@ -67,7 +67,7 @@ class ConvertOptions:
         min_box: (w, h) smallest person box, pixels (the reference's 50×150).
         max_gap, min_track: tracker settings (frames).
         with_mesh: also keep per-frame vertices (only for the overlay).
-        ground: run core/ground.py after smoothing (floor, world frame, contacts, foot locking, steady depth).
+        ground: run core/ground/ after smoothing (floor, world frame, contacts, foot locking, steady depth).
         foot_lock: auto, always, never or grounding (core.ground.LOCK_MODES).
         root_motion: world or in_place.
         depth_smoothing: Gaussian sigma in frames of the root's log-depth (0 = off).

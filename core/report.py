@@ -12,7 +12,7 @@ then 51 face landmarks and 17 contour landmarks with use_face_contour):
 - face: jaw, eyes, nose, ears (22–24, 55–59) and the landmarks (76…), relative to the head joint (15).
 Hands and face are measured relative to their parent because their few-mm jitter would drown in the body's.
 
-Grounding (core/ground.py, when it ran): the clip's floor and camera (`ground`: floor_found, moving_camera, camera
+Grounding (core/ground/, when it ran): the clip's floor and camera (`ground`: floor_found, moving_camera, camera
 height and pitch, floor fit residual) and per track `foot_skate_mm_per_frame`, `penetration_mm`, `floating_mm`, each
 {"raw", "smoothed", "final"}, `contact_fraction` per foot and the track's `floor_residual_mm`.
 """

@@ -196,7 +196,8 @@ def test_modes_and_in_place_root_motion(arrays, fm):
 
 
 def test_auto_leaves_a_sliding_foot_alone():
-    from core.ground import GroundOptions, _foot_targets
+    from core.ground import GroundOptions
+    from core.ground._contacts import _foot_targets
 
     n = 30
     soles = np.zeros((n, 2, 2, 3))
