@@ -3,7 +3,8 @@
 The clip's people live in the video camera's frame (OpenCV: x right, y down, z forward, metres). The importer maps
 that frame into the world with one 4×4 transform (the clip's `camera_to_world`: the camera at its height and pitch
 above the floor; a guess when no floor is known; or rig.blender_from("opencv") with the camera at the origin), and
-the camera object gets the same transform, so looking through it the meshes lie on the people in the video. Pixel convention: OpenCV's (pixel centres at integer coordinates),
+the camera object gets the same transform, so looking through it the meshes lie on the people in the video.
+Pixel convention: OpenCV's (pixel centres at integer coordinates),
 so the principal point of a centred camera is ((w − 1)/2, (h − 1)/2).
 """
 

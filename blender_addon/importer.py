@@ -3,7 +3,7 @@
 Everything that can fail on bad input (reading the clip, the options, the model files, the video path, the numbers
 of every track) runs before the first change to the scene, so a failed import leaves the scene untouched.
 
-World placement (`world="floor"`, the default): the clip's `camera_to_world` (core/ground.py: Z up, floor Z = 0, the
+World placement (`world="floor"`, the default): the clip's `camera_to_world` (core/ground: Z up, floor Z = 0, the
 first person starting near the origin) places the people and the camera at its height and pitch above a floor plane;
 a clip without a floor gets a level camera at the first person's distance and a guessed floor under their standing
 feet (`core.ground.guess_camera_to_world`), never the camera at the world origin. `world="camera"` keeps the video
@@ -44,8 +44,8 @@ class ImportOptions:
         world: "floor" (people and camera above the clip's floor, or a guessed one) or "camera" (the video camera at
             the world origin).
         floor_plane: add a wireframe floor plane at Z = 0 under the people (world="floor" only).
-        leg_ik: add an IK constraint per leg (ankle → knee → hip) towards a keyed target at the planted ankle, its
-            influence keyed 1 during that foot's contacts and 0 elsewhere.
+        leg_ik: add an IK constraint per leg (ankle, knee, hip) towards an empty keyed where the clip puts the ankle,
+            its influence keyed 1 during that foot's contacts and 0 elsewhere (move the empty to re-plant the foot).
     """
 
     people: str = "all"
@@ -223,8 +223,8 @@ def _world(clip, model_dir, opts: ImportOptions) -> tuple:
         _check_track(track)
     if opts.world == "camera":
         return None, None
-    known = np.asarray(getattr(clip, "camera_to_world", None) if getattr(clip, "camera_to_world", None) is not None
-                       else np.eye(4), np.float64)
+    known = getattr(clip, "camera_to_world", None)
+    known = np.eye(4) if known is None else np.asarray(known, np.float64)
     if known.shape != (4, 4) or not np.all(np.isfinite(known)):
         raise ValueError(f"clip camera_to_world must be a finite (4,4) matrix, got shape {known.shape}")
     if not np.allclose(known, np.eye(4)):

@@ -144,11 +144,13 @@ def leg_ik(fm: FootModel, track: MotionTrack, shifts: np.ndarray, iterations: in
                 delta = np.zeros(3)
                 delta[k % 3] = eps
                 bumped[:, joint] = _rotvec(_rotations(body[:, joint]) @ _rotations(delta))
-                jac[:, :, k] = (forward_kinematics(fm, current.replace(body_pose=bumped))[1][rows, ankle] - pos[rows, ankle]) / eps
+                bumped_pos = forward_kinematics(fm, current.replace(body_pose=bumped))[1]
+                jac[:, :, k] = (bumped_pos[rows, ankle] - pos[rows, ankle]) / eps
             jt = np.swapaxes(jac, 1, 2)
             step = np.linalg.solve(jt @ jac + damping * np.eye(6), np.einsum("nka,na->nk", jt, residual))
             for i, joint in enumerate((hip, knee)):
-                body[rows, joint - 1] = _rotvec(_rotations(body[rows, joint - 1]) @ _rotations(step[:, 3 * i:3 * i + 3]))
+                turn = _rotations(step[:, 3 * i:3 * i + 3])
+                body[rows, joint - 1] = _rotvec(_rotations(body[rows, joint - 1]) @ turn)
     rot, _, _ = forward_kinematics(fm, track.replace(body_pose=body))
     for f, (_, knee, ankle) in enumerate(_LEGS):  # ankle: back to the foot's original global orientation
         rows = moving[:, f]

@@ -110,8 +110,9 @@ def foot_metrics(soles_w: np.ndarray, contacts: np.ndarray, frames: np.ndarray) 
 
     Returns:
         `foot_skate_mm_per_frame`: mean horizontal move of a planted foot's centre per video frame between
-        consecutive contact samples; `penetration_mm`: mean depth of the lowest sole point below the floor over all frames;
-        `floating_mm`: mean height of planted feet's lowest sole point over contact frames (None without contacts).
+        consecutive contact samples; `penetration_mm`: mean depth of the lowest sole point below the floor over
+        all frames; `floating_mm`: mean height of planted feet's lowest sole point over contact frames (None
+        without contacts).
     """
     centre = soles_w.mean(2)
     low = soles_w[..., 2].min(2)
