@@ -295,3 +295,23 @@ def test_sample_video_floor_against_the_truth(mannequin_dir, arrays):
     assert err["final"]["root_error_mm"] < err["smoothed"]["root_error_mm"]
     assert err["final"]["floating_mm"] < 10 and err["final"]["penetration_mm"] < 10
     assert err["smoothed"]["floating_mm"] > 20  # the network's feet float: the stage had something to fix
+
+
+def test_amass_export_stands_on_the_clip_floor(arrays, fm, tmp_path):
+    """A grounded clip exports to AMASS in its floor frame: the planted feet of the written motion touch z = 0."""
+    from core.ground import pose_track
+    from core.motion import MotionTrack
+    from core.motion_export import export_amass
+
+    truth = generate("side_steps", fm)
+    with np.load(export_amass(truth.clip, tmp_path / "a.npz", model_arrays=arrays)) as data:
+        assert str(data["world"]) == "floor"
+        n = len(data["trans"])
+        written = MotionTrack(track_id=0, frames=data["frames"], times=data["frames"] / 30.0,
+                              global_orient=data["root_orient"], body_pose=data["pose_body"].reshape(n, 21, 3),
+                              left_hand_pose=np.zeros((n, 15, 3)), right_hand_pose=np.zeros((n, 15, 3)),
+                              jaw_pose=np.zeros((n, 3)), betas=np.tile(data["betas"], (n, 1)),
+                              expression=np.zeros((n, 10)), transl=data["trans"], boxes=np.zeros((n, 4)),
+                              scores=np.ones(n))
+    low = pose_track(fm, written)[1][..., 2].min(2)  # z up: the sole points' heights
+    assert np.abs(low[truth.contacts]).max() < 1e-3
