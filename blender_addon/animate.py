@@ -22,7 +22,8 @@ import numpy as np
 
 from .rig import BodyModel, blender_from
 
-_LINEAR = 1  # Keyframe.interpolation enum index: 0 CONSTANT, 1 LINEAR, 2 BEZIER
+_CONSTANT, _LINEAR = 0, 1  # Keyframe.interpolation enum indices (2 is BEZIER)
+CONTACT_PROPERTIES = ("smplx_contact_left", "smplx_contact_right")  # armature custom properties keyed 0/1
 
 
 def axis_angle_to_quat(aa: np.ndarray) -> np.ndarray:
@@ -105,6 +106,7 @@ class TrackCurves:
             expression moves.
         expression: (N,10) Exp### shape-key values.
         correctives: (N,486) Pose### shape-key values, or None when the rig has no pose correctives.
+        contacts: (N,2) 0/1 foot contacts [left, right] (MotionTrack.contacts), or None when the track has none.
     """
 
     frames: np.ndarray
@@ -112,6 +114,7 @@ class TrackCurves:
     locations: dict
     expression: np.ndarray
     correctives: np.ndarray | None
+    contacts: np.ndarray | None = None
 
 
 def full_pose(track, model: BodyModel, hands_include_mean: bool) -> np.ndarray:
@@ -131,7 +134,7 @@ def full_pose(track, model: BodyModel, hands_include_mean: bool) -> np.ndarray:
 
 
 def track_curves(track, model: BodyModel, rest_joints: np.ndarray, hands_include_mean: bool,
-                 pose_correctives: bool = False) -> TrackCurves:
+                 pose_correctives: bool = False, camera_to_world: np.ndarray | None = None) -> TrackCurves:
     """Compute every channel of one track (numpy only; see the module docstring for the formulas).
 
     Args:
@@ -141,12 +144,18 @@ def track_curves(track, model: BodyModel, rest_joints: np.ndarray, hands_include
         rest_joints: (55,3) the rig's rest joints, model frame.
         hands_include_mean: whether the track's hand poses already contain the model's hands mean.
         pose_correctives: also compute the 486 Pose### values.
+        camera_to_world: (4,4) OpenCV camera → Blender world (Z up); None: the camera at the origin looking along +Y
+            (rig.blender_from("opencv")).
     """
     n = len(track.frames)
     pose = full_pose(track, model, hands_include_mean)
     quats = axis_angle_to_quat(pose)
     rots = quat_to_matrix(quats)
-    camera_to_model = blender_from("smplx").T @ blender_from("opencv")
+    if camera_to_world is None:
+        camera_to_world = np.eye(4)
+        camera_to_world[:3, :3] = blender_from("opencv")
+    camera_to_model = blender_from("smplx").T @ np.asarray(camera_to_world, np.float64)[:3, :3]
+    offset = blender_from("smplx").T @ np.asarray(camera_to_world, np.float64)[:3, 3]
     quats[:, 0] = quat_multiply(matrix_to_quat(camera_to_model), quats[:, 0])
     root_rot = camera_to_model @ rots[:, 0]
 
@@ -154,10 +163,11 @@ def track_curves(track, model: BodyModel, rest_joints: np.ndarray, hands_include
     shift = np.einsum("jck,nk->njc", model.expression_joint_dirs(), expression)  # ΔJ (N,55,3)
     loc = shift - np.einsum("njab,njb->nja", rots, shift)
     transl = np.asarray(track.transl, np.float64).reshape(n, 3)
-    loc[:, 0] = ((transl + rest_joints[0] + shift[:, 0]) @ camera_to_model.T - rest_joints[0]
+    loc[:, 0] = ((transl + rest_joints[0] + shift[:, 0]) @ camera_to_model.T + offset - rest_joints[0]
                  - np.einsum("nab,nb->na", root_rot, shift[:, 0]))
     moving = [0] + [j for j in range(1, 55) if np.any(shift[:, j] != 0.0)]
 
+    contacts = getattr(track, "contacts", None)
     correctives = None
     if pose_correctives:
         correctives = (rots[:, 1:] - np.eye(3)).reshape(n, 54 * 9)
@@ -167,11 +177,13 @@ def track_curves(track, model: BodyModel, rest_joints: np.ndarray, hands_include
         locations={j: loc[:, j] for j in moving},
         expression=expression,
         correctives=correctives,
+        contacts=None if contacts is None else np.asarray(contacts, np.float64).reshape(n, 2),
     )
 
 
 def write_armature_action(armature, curves: TrackCurves, joint_names, name: str):
-    """Create one Action animating `armature`'s pose bones from `curves`; returns it (assigned to the armature).
+    """Create one Action animating `armature`'s pose bones (and its contact properties) from `curves`; returns the
+    action (assigned to the armature) and the container of its F-curves (channelbag on Blender 4.4+).
 
     `joint_names` (55,) gives the bone of each joint index of `curves` (smplx order; `armature.pose.bones` is in
     hierarchy order instead).
@@ -184,7 +196,11 @@ def write_armature_action(armature, curves: TrackCurves, joint_names, name: str)
         if j in curves.locations:
             for i in range(3):
                 _write_fcurve(bag, f"{path}.location", i, bone, curves.frames, curves.locations[j][:, i])
-    return action
+    if curves.contacts is not None:
+        for side, prop in enumerate(CONTACT_PROPERTIES):  # for animators' IK set-ups: 1 while the foot is planted
+            armature[prop] = 0
+            _write_fcurve(bag, f'["{prop}"]', 0, "Contacts", curves.frames, curves.contacts[:, side], _CONSTANT)
+    return action, bag
 
 
 def write_pose_action(armature, frames: np.ndarray, quats: dict, locations: dict, name: str):
@@ -234,6 +250,19 @@ def shift_keys(actions, delta: float) -> None:
             fcurve.update()
 
 
+def write_object_location(obj, name: str, frames: np.ndarray, locations: np.ndarray):
+    """One Action keying `obj.location` (N,3) at `frames` (LINEAR); returns it."""
+    action, bag = _new_action(obj, name, "OBJECT")
+    for i in range(3):
+        _write_fcurve(bag, "location", i, "Location", frames, locations[:, i])
+    return action
+
+
+def write_fcurve(bag, path: str, index: int, group: str, frames: np.ndarray, values: np.ndarray) -> None:
+    """One more LINEAR F-curve in an action container returned by `write_armature_action`."""
+    _write_fcurve(bag, path, index, group, frames, values)
+
+
 def _new_action(owner, name: str, id_type: str):
     """A new Action assigned to `owner` and the container its F-curves go into (channelbag on 4.4+)."""
     import bpy
@@ -250,8 +279,9 @@ def _new_action(owner, name: str, id_type: str):
     return action, bag
 
 
-def _write_fcurve(bag, path: str, index: int, group: str, frames: np.ndarray, values: np.ndarray) -> None:
-    """One F-curve with len(frames) LINEAR keys, written in bulk."""
+def _write_fcurve(bag, path: str, index: int, group: str, frames: np.ndarray, values: np.ndarray,
+                  interpolation: int = _LINEAR) -> None:
+    """One F-curve with len(frames) keys (LINEAR unless told), written in bulk."""
     fcurve = _new_fcurve(bag, path, index, group)
     n = len(frames)
     points = fcurve.keyframe_points
@@ -260,7 +290,7 @@ def _write_fcurve(bag, path: str, index: int, group: str, frames: np.ndarray, va
     co[0::2] = frames
     co[1::2] = values
     points.foreach_set("co", co)
-    points.foreach_set("interpolation", np.full(n, _LINEAR, np.int32))
+    points.foreach_set("interpolation", np.full(n, interpolation, np.int32))
     fcurve.update()
 
 

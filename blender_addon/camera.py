@@ -1,8 +1,10 @@
-"""The video's camera in Blender: intrinsics → lens/sensor/shift, the video as background, at the world origin.
+"""The video's camera in Blender: intrinsics → lens/sensor/shift, the video as background, placed in the world.
 
-The clip's people live in the video camera's frame (OpenCV: x right, y down, z forward, metres); rig.blender_from
-maps that frame into the world, so the Blender camera sits at the origin with the same rotation and, looking through
-it, the meshes lie on the people in the video. Pixel convention: OpenCV's (pixel centres at integer coordinates),
+The clip's people live in the video camera's frame (OpenCV: x right, y down, z forward, metres). The importer maps
+that frame into the world with one 4×4 transform (the clip's `camera_to_world`: the camera at its height and pitch
+above the floor; a guess when no floor is known; or rig.blender_from("opencv") with the camera at the origin), and
+the camera object gets the same transform, so looking through it the meshes lie on the people in the video.
+Pixel convention: OpenCV's (pixel centres at integer coordinates),
 so the principal point of a centred camera is ((w − 1)/2, (h − 1)/2).
 """
 
@@ -92,12 +94,25 @@ def load_movie(video: str):
     return movie
 
 
-def create_camera(context, collection, clip, movie=None, name: str = "SMPLX-camera"):
+def camera_matrix(camera_to_world: np.ndarray | None = None) -> np.ndarray:
+    """(4,4) world matrix of the Blender camera object for an OpenCV camera → world transform (None: at the origin,
+    rig.blender_from("opencv")). A Blender camera looks along its local −Z with +Y up: OpenCV axes × diag(1, −1, −1)."""
+    out = np.eye(4)
+    if camera_to_world is None:
+        out[:3, :3] = camera_rotation()
+        return out
+    out[:3, :3] = np.asarray(camera_to_world, np.float64)[:3, :3] @ np.diag([1.0, -1.0, -1.0])
+    out[:3, 3] = np.asarray(camera_to_world, np.float64)[:3, 3]
+    return out
+
+
+def create_camera(context, collection, clip, movie=None, name: str = "SMPLX-camera", camera_to_world=None):
     """Create the video camera (with `movie` as its background when given) and make it the scene camera.
 
     Args:
         clip: the MotionClip (image_size (w,h), focal (2,), princpt (2,) in pixels).
         movie: a movie clip from load_movie, shown behind the camera view.
+        camera_to_world: (4,4) OpenCV camera → Blender world (see `camera_matrix`).
     """
     import bpy
     from mathutils import Matrix
@@ -111,7 +126,7 @@ def create_camera(context, collection, clip, movie=None, name: str = "SMPLX-came
     data.clip_start, data.clip_end = 0.05, 1000.0
     cam = bpy.data.objects.new(name, data)
     collection.objects.link(cam)
-    cam.matrix_world = Matrix(camera_rotation().tolist()).to_4x4()
+    cam.matrix_world = Matrix(camera_matrix(camera_to_world).tolist())
 
     scene = context.scene
     scene.camera = cam

@@ -2,6 +2,13 @@
 
 Everything that can fail on bad input (reading the clip, the options, the model files, the video path, the numbers
 of every track) runs before the first change to the scene, so a failed import leaves the scene untouched.
+
+World placement (`world="floor"`, the default): the clip's `camera_to_world` (core/ground: Z up, floor Z = 0, the
+first person starting near the origin) places the people and the camera at its height and pitch above a floor plane;
+a clip without a floor gets a level camera at the first person's distance and a guessed floor under their standing
+feet (`core.ground.guess_camera_to_world`), never the camera at the world origin. `world="camera"` keeps the video
+camera at the origin (the raw camera frame). Per-foot contacts are keyed as the armature's custom properties
+`smplx_contact_left` / `smplx_contact_right`; `leg_ik=True` adds an IK constraint per leg whose influence follows them.
 """
 
 from __future__ import annotations
@@ -39,6 +46,11 @@ class ImportOptions:
         name: prefix of the created objects and of the collection.
         timeline: "start" puts the first imported frame on scene frame 1 (Blender's convention); "video" keeps the
             video's own numbering, video frame f (0-based) on scene frame f + 1, as Blender numbers a movie's frames.
+        world: "floor" (people and camera above the clip's floor, or a guessed one) or "camera" (the video camera at
+            the world origin).
+        floor_plane: add a wireframe floor plane at Z = 0 under the people (world="floor" only).
+        leg_ik: add an IK constraint per leg (ankle, knee, hip) towards an empty keyed where the clip puts the ankle,
+            its influence keyed 1 during that foot's contacts and 0 elsewhere (move the empty to re-plant the foot).
     """
 
     people: str = "all"
@@ -49,6 +61,9 @@ class ImportOptions:
     frame_range: tuple | None = None
     name: str = "SMPLX"
     timeline: str = "start"
+    world: str = "floor"
+    floor_plane: bool = True
+    leg_ik: bool = False
 
 
 TIMELINES = ("start", "video")
@@ -65,6 +80,8 @@ def parse_options(options: dict) -> ImportOptions:
         raise ValueError(f"people must be 'all' or 'largest', got {opts.people!r}")
     if opts.timeline not in TIMELINES:
         raise ValueError(f"timeline must be one of {TIMELINES}, got {opts.timeline!r}")
+    if opts.world not in ("floor", "camera"):
+        raise ValueError(f"world must be 'floor' or 'camera', got {opts.world!r}")
     if opts.frame_range is not None:
         first, last = (int(v) for v in opts.frame_range)
         if last < first:
@@ -84,6 +101,7 @@ class _Plan:
     betas: np.ndarray
     rest_joints: np.ndarray
     curves: animate.TrackCurves
+    track: object
 
 
 def import_clip(context, clip_or_path, model_dir, **options) -> list:
@@ -104,7 +122,8 @@ def import_clip(context, clip_or_path, model_dir, **options) -> list:
     """
     opts = parse_options(options)
     clip = _load_clip(clip_or_path)
-    plans = _plan(clip, model_dir, opts)
+    world, floor_kind = _world(clip, model_dir, opts)
+    plans = _plan(clip, model_dir, opts, world)
     offset = scene_frame_offset(clip, opts)
     if opts.create_camera:
         camera.camera_settings(clip.image_size, clip.focal, clip.princpt)  # ValueError on bad intrinsics
@@ -114,13 +133,14 @@ def import_clip(context, clip_or_path, model_dir, **options) -> list:
     scene = context.scene
     before = _snapshot(bpy, scene)
     try:
-        return _build(context, bpy, clip, plans, opts, offset)
+        return _build(context, bpy, clip, plans, opts, offset, model_dir, world, floor_kind)
     except BaseException:
         _restore(bpy, scene, before)  # the promise: a failed import leaves the scene as it was
         raise
 
 
-def _build(context, bpy, clip, plans: list, opts: ImportOptions, offset: int) -> list:
+def _build(context, bpy, clip, plans: list, opts: ImportOptions, offset: int, model_dir, world,
+           floor_kind) -> list:
     """Create the rigs, actions and camera of checked plans (any failure is undone by the caller)."""
     scene = context.scene
     movie = None
@@ -140,12 +160,17 @@ def _build(context, bpy, clip, plans: list, opts: ImportOptions, offset: int) ->
         built.armature["smplx_track_id"] = plan.track_id
         built.armature["smplx_gender"] = plan.gender
         curves = dataclasses.replace(plan.curves, frames=plan.curves.frames + offset)
-        animate.write_armature_action(built.armature, curves, plan.model.joint_names, f"{name}-motion")
+        _, bag = animate.write_armature_action(built.armature, curves, plan.model.joint_names, f"{name}-motion")
         animate.write_shape_key_action(built.mesh, curves, f"{name}-face")
+        if opts.leg_ik:
+            _add_leg_ik(collection, built.armature, bag, plan, curves.frames, model_dir, world, name)
         armatures.append(built.armature)
+    if floor_kind and opts.floor_plane:
+        _add_floor(collection, plans, world, floor_kind, f"{opts.name}-floor")
+    _note_ground(collection, clip, floor_kind)
     _set_scene_timing(scene, clip, opts, offset)
     if opts.create_camera:
-        camera.create_camera(context, collection, clip, movie, name=f"{opts.name}-camera")
+        camera.create_camera(context, collection, clip, movie, name=f"{opts.name}-camera", camera_to_world=world)
     log.info("imported %d SMPL-X rig(s)", len(armatures))
     return armatures
 
@@ -233,8 +258,13 @@ def _cut(track, first: int, last: int):
     return track.select(keep) if keep.any() else None
 
 
-def _plan(clip, model_dir, opts: ImportOptions) -> list:
-    """Check the clip and compute every track's numbers (no bpy changes)."""
+def _world(clip, model_dir, opts: ImportOptions) -> tuple:
+    """The (4,4) OpenCV camera → Blender world transform of the scene and how its floor is known.
+
+    Returns:
+        (matrix, "fitted") from the clip's floor, (matrix, "guessed") for a clip without one (a level camera, the
+        first person's first root at standing height above the origin), or (None, None) for world="camera".
+    """
     if not (float(clip.fps) > 0):
         raise ValueError(f"clip fps must be > 0, got {clip.fps}")
     if not 0 < int(clip.num_frames) <= MAX_SCENE_FRAME:
@@ -242,6 +272,25 @@ def _plan(clip, model_dir, opts: ImportOptions) -> list:
                          f"{MAX_SCENE_FRAME}); the clip is damaged, re-run the conversion")
     for track in clip.tracks:
         _check_track(track)
+    if opts.world == "camera":
+        return None, None
+    known = getattr(clip, "camera_to_world", None)
+    known = np.eye(4) if known is None else np.asarray(known, np.float64)
+    if known.shape != (4, 4) or not np.all(np.isfinite(known)):
+        raise ValueError(f"clip camera_to_world must be a finite (4,4) matrix, got shape {known.shape}")
+    if not np.allclose(known, np.eye(4)):
+        return known, "fitted"
+    first = min(_select_tracks(clip, opts), key=lambda t: int(np.asarray(t.frames)[0]))
+    model = rig.load_body_model(model_dir, str(getattr(first, "gender", "neutral") or "neutral").lower())
+    betas = core_module("smooth").track_shape(first, clip.image_size)
+    rest = model.rest_joints(betas)
+    sole = float((model.v_template + model.shape_dirs @ betas)[:, 1].min())
+    root = rest[0] + np.asarray(first.transl, np.float64).reshape(-1, 3)[0]
+    return core_module("ground").guess_camera_to_world(root, float(rest[0, 1]) - sole), "guessed"
+
+
+def _plan(clip, model_dir, opts: ImportOptions, world) -> list:
+    """Compute every selected track's numbers (no bpy changes); `world` as `_world` gives it."""
     tracks = _select_tracks(clip, opts)
     models = {}
     plans = []
@@ -253,10 +302,80 @@ def _plan(clip, model_dir, opts: ImportOptions) -> list:
         # the rest pose must be fixed: one shape per person, by the rule smoothing uses (weighted median)
         betas = core_module("smooth").track_shape(track, clip.image_size)
         rest = model.rest_joints(betas)
-        curves = animate.track_curves(track, model, rest, bool(clip.hands_include_mean), opts.pose_correctives)
+        curves = animate.track_curves(track, model, rest, bool(clip.hands_include_mean), opts.pose_correctives,
+                                      camera_to_world=world)
         curves.frames = core_module("smooth").timeline_frames(clip, track)  # keys at the real timestamps (VFR)
-        plans.append(_Plan(int(track.track_id), gender, model, betas, rest, curves))
+        plans.append(_Plan(int(track.track_id), gender, model, betas, rest, curves, track))
     return plans
+
+
+def _to_world(world, points: np.ndarray) -> np.ndarray:
+    """(...,3) OpenCV camera points → Blender world (world None: the camera at the origin)."""
+    if world is None:
+        return points @ rig.blender_from("opencv").T
+    return points @ world[:3, :3].T + world[:3, 3]
+
+
+def _add_floor(collection, plans: list, world, kind: str, name: str, margin: float = 2.0):
+    """A wireframe grid of 1 m tiles at Z = 0 covering every imported root path plus `margin` metres (the video
+    stays visible through it in the camera view); its custom property `smplx_floor` says "fitted" or "guessed"."""
+    import bpy
+
+    roots = np.concatenate([_to_world(world, p.rest_joints[0] + np.asarray(p.track.transl, np.float64))
+                            for p in plans])
+    lo = np.floor(roots[:, :2].min(0) - margin)
+    hi = np.ceil(roots[:, :2].max(0) + margin)
+    xs, ys = np.arange(lo[0], hi[0] + 0.5), np.arange(lo[1], hi[1] + 0.5)
+    verts = [(float(x), float(y), 0.0) for y in ys for x in xs]
+    nx = len(xs)
+    faces = [(j * nx + i, j * nx + i + 1, (j + 1) * nx + i + 1, (j + 1) * nx + i)
+             for j in range(len(ys) - 1) for i in range(nx - 1)]
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata(verts, [], faces)
+    mesh.update()
+    floor = bpy.data.objects.new(name, mesh)
+    floor.display_type = "WIRE"
+    floor["smplx_floor"] = kind
+    collection.objects.link(floor)
+    return floor
+
+
+def _note_ground(collection, clip, floor_kind) -> None:
+    """The clip's grounding summary on the collection (`smplx_ground`, `smplx_moving_camera`) for the UI; a moving
+    camera is also logged."""
+    info = (getattr(clip, "metadata", None) or {}).get("ground") or {}
+    collection["smplx_floor"] = floor_kind or "none"
+    collection["smplx_moving_camera"] = bool(info.get("moving_camera", False))
+    if info.get("summary"):
+        collection["smplx_ground"] = str(info["summary"])
+    if info.get("moving_camera"):
+        log.warning("the video's camera moves: the motion stays in the camera frame (%s)", info.get("reason", ""))
+
+
+def _add_leg_ik(collection, armature, bag, plan, frames: np.ndarray, model_dir, world, name: str) -> None:
+    """Per leg an empty keyed where the ankle bone's tail is in the clip (the rig's bones all point along the model's
+    up axis, so the tail is the head plus the ankle's rotation of that axis) and an IK constraint (ankle, knee, hip)
+    towards it, whose influence is keyed from the foot's contacts: it holds what the clip holds and takes over when
+    an animator moves the target."""
+    import bpy
+
+    ground = core_module("ground")
+    fm = ground.foot_model(core_module("body").read_model_arrays(model_dir, gender=plan.gender))
+    rotations, joints, _ = ground.forward_kinematics(fm, plan.track)
+    contacts = plan.curves.contacts if plan.curves.contacts is not None else np.zeros((len(frames), 2))
+    for side, (leg, ankle) in enumerate((("left", 7), ("right", 8))):
+        bone = f"{leg}_ankle"
+        target = bpy.data.objects.new(f"{name}-{leg}-foot-target", None)
+        target.empty_display_type, target.empty_display_size = "SPHERE", 0.04
+        collection.objects.link(target)
+        length = armature.data.bones[bone].length
+        tail = joints[:, ankle] + rotations[:, ankle, :, 1] * length  # model +Y = the bone's direction
+        animate.write_object_location(target, f"{name}-{leg}-foot-target", frames, _to_world(world, tail))
+        constraint = armature.pose.bones[bone].constraints.new("IK")
+        constraint.target, constraint.chain_count = target, 3
+        constraint.use_tail, constraint.use_stretch = True, False
+        animate.write_fcurve(bag, f'pose.bones["{bone}"].constraints["{constraint.name}"].influence', 0, bone,
+                             frames, contacts[:, side])
 
 
 def scene_frame_offset(clip, opts: ImportOptions) -> int:

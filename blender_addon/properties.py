@@ -13,7 +13,8 @@ from . import core_module
 
 _options = core_module("options")
 OPTIONS = tuple(o for o in _options.OPTIONS if o.ui)
-GROUPS = (("model", "Model"), ("detect", "People"), ("frames", "Frames"), ("smoothing", "Smoothing"))
+GROUPS = (("model", "Model"), ("detect", "People"), ("frames", "Frames"), ("smoothing", "Smoothing"),
+          ("ground", "Floor"))
 TIMELINES = [("start", "Start at frame 1", "The first converted frame is scene frame 1 (Blender's convention)"),
              ("video", "Video's frame numbers", "Video frame N (counting from 1) is scene frame N")]
 

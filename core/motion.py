@@ -9,8 +9,13 @@ Hand poses: SMPLer-X predicts them relative to the model's `hands_mean` (referen
 flat_hand_mean=False). `MotionClip.hands_include_mean` says which convention a clip uses; `flat_hand_poses` and
 `with_hand_mean` give the absolute poses a flat-hand rig needs (smplx adds the mean in axis-angle, so mean + pose).
 
-File: one `.npz` (no pickles) holding `format_version`, a JSON string `metadata` and the arrays of track *i* as
-`track{i}/{field}`. Exports to other layouts live in `core.motion_export`.
+Grounding (core/ground.py): `MotionClip.camera_to_world` (4,4) maps the OpenCV camera to a world frame with Z up and
+the floor at Z = 0 (identity when no floor is known); `MotionTrack.contacts` (N,2) bool says which foot [left, right]
+is planted on each frame (all False when unknown).
+
+File: one `.npz` (no pickles) holding `format_version`, a JSON string `metadata`, `camera_to_world` and the arrays of
+track *i* as `track{i}/{field}`. Version 1 files (before grounding) still load, with the defaults above. Exports to
+other layouts live in `core.motion_export`.
 """
 
 from __future__ import annotations
@@ -41,7 +46,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 _FORMAT_NAME = "smplx-video motion clip"
 
 # Per-frame SMPL-X parameters of a track: name -> trailing shape (the leading axis is the track length N).
@@ -62,7 +68,9 @@ _TRACK_ARRAYS: dict[str, tuple[tuple[int, ...], type]] = {
     **{name: (shape, np.float32) for name, shape in POSE_FIELDS.items()},
     "boxes": ((4,), np.float32),
     "scores": ((), np.float32),
+    "contacts": ((2,), np.bool_),
 }
+_SINCE_V2 = ("contacts",)  # track arrays that version 1 files lack (they load with their defaults)
 _GENDERS = ("neutral", "male", "female")
 
 
@@ -73,7 +81,10 @@ def _as_array(value: Any, name: str, trailing: tuple[int, ...], dtype: type, n: 
     expected_txt = "(" + ", ".join(expected) + ("," if len(expected) == 1 else "") + ")"
     if arr.ndim != 1 + len(trailing) or arr.shape[1:] != trailing or (n is not None and arr.shape[0] != n):
         raise ValueError(f"{name}: expected shape {expected_txt}, got {arr.shape}")
-    if np.issubdtype(dtype, np.integer):
+    if dtype is np.bool_:
+        if arr.dtype != np.bool_:
+            raise ValueError(f"{name}: expected a boolean array, got dtype {arr.dtype}")
+    elif np.issubdtype(dtype, np.integer):
         if not np.issubdtype(arr.dtype, np.integer):
             raise ValueError(f"{name}: expected an integer array ({np.dtype(dtype).name}), got dtype {arr.dtype}")
     elif not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
@@ -102,6 +113,7 @@ class MotionTrack:
         boxes: (N,4) float32 detector boxes xyxy, pixels of the original video.
         scores: (N,) float32 detector confidence in [0,1].
         gender: "neutral", "male" or "female": the body model the parameters belong to.
+        contacts: (N,2) bool, foot [left, right] planted on the floor (None → all False: unknown).
     """
 
     track_id: int
@@ -118,6 +130,7 @@ class MotionTrack:
     boxes: np.ndarray
     scores: np.ndarray
     gender: str = "neutral"
+    contacts: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.track_id, bool) or not isinstance(self.track_id, (int, np.integer)):
@@ -127,6 +140,8 @@ class MotionTrack:
         n = frames.shape[0]
         if n == 0:
             raise ValueError(f"track {self.track_id}: frames is empty; a track needs at least one frame")
+        if self.contacts is None:
+            self.contacts = np.zeros((n, 2), bool)
         if np.any(frames < 0):
             raise ValueError(f"track {self.track_id}: frames must be >= 0, got min {frames.min()}")
         if n > 1 and np.any(np.diff(frames) <= 0):
@@ -192,6 +207,8 @@ class MotionClip:
             (the network's output).
         source: path of the source video (informative).
         metadata: JSON-serialisable extras (model variant, smoothing settings, ...).
+        camera_to_world: (4,4) float64, metres: OpenCV camera → world (Z up, floor Z = 0); identity when no floor
+            was found (None → identity).
     """
 
     fps: float
@@ -203,6 +220,7 @@ class MotionClip:
     hands_include_mean: bool = False
     source: str = ""
     metadata: dict = field(default_factory=dict)
+    camera_to_world: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.fps = float(self.fps)
@@ -235,11 +253,17 @@ class MotionClip:
         if len(set(ids)) != len(ids):
             raise ValueError(f"tracks: track_id values must be unique, got {ids}")
         self.hands_include_mean = bool(self.hands_include_mean)
+        self.camera_to_world = _rigid(np.eye(4) if self.camera_to_world is None else self.camera_to_world)
         self.source = str(self.source)
         try:
             json.dumps(self.metadata)
         except TypeError as err:
             raise ValueError(f"metadata: must be JSON-serialisable ({err})") from None
+
+    @property
+    def has_floor(self) -> bool:
+        """Whether `camera_to_world` holds a floor (it is the identity when none was found)."""
+        return not np.allclose(self.camera_to_world, np.eye(4))
 
     # ---- convenience -------------------------------------------------------------------------------------------
     def replace(self, **changes: Any) -> MotionClip:
@@ -321,6 +345,7 @@ class MotionClip:
         arrays: dict[str, np.ndarray] = {
             "format_version": np.asarray(FORMAT_VERSION, np.int64),
             "metadata": np.asarray(self._metadata_json()),
+            "camera_to_world": self.camera_to_world,
         }
         for i, track in enumerate(self.tracks):
             for name in _TRACK_ARRAYS:
@@ -358,8 +383,8 @@ class MotionClip:
         version = arrays["format_version"]
         if version.shape != () or not np.issubdtype(version.dtype, np.integer):
             raise ValueError(f"format_version must be an integer scalar, got {version.dtype} {version.shape}")
-        if int(version) != FORMAT_VERSION:
-            raise ValueError(f"format_version {int(version)} is not supported (this code reads {FORMAT_VERSION})")
+        if int(version) not in _READABLE_VERSIONS:
+            raise ValueError(f"format_version {int(version)} is not supported (this code reads {_READABLE_VERSIONS})")
         meta = json.loads(str(arrays["metadata"]))
         if not isinstance(meta, dict) or meta.get("format") != _FORMAT_NAME:
             raise ValueError("metadata is not a MotionClip header")
@@ -369,6 +394,8 @@ class MotionClip:
             fields = {}
             for name in _TRACK_ARRAYS:
                 key = f"track{i}/{name}"
+                if key not in arrays and name in _SINCE_V2 and int(version) < 2:
+                    continue
                 if key not in arrays:
                     raise ValueError(f"missing key {key!r}")
                 fields[name] = arrays[key]
@@ -383,6 +410,7 @@ class MotionClip:
             hands_include_mean=meta["hands_include_mean"],
             source=meta["source"],
             metadata=meta["metadata"],
+            camera_to_world=arrays["camera_to_world"] if int(version) >= 2 else None,
         )
 
 
@@ -399,6 +427,16 @@ _HEADER_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "metadata": ((dict,), "an object"),
     "tracks": ((list,), "a list"),
 }
+
+
+def _rigid(value: Any) -> np.ndarray:
+    """(4,4) float64 rigid transform (rotation with det +1, last row 0 0 0 1); ValueError naming camera_to_world."""
+    m = _as_array(value, "camera_to_world", (4,), np.float64, 4)
+    rot = m[:3, :3]
+    if not (np.allclose(m[3], [0, 0, 0, 1]) and np.allclose(rot @ rot.T, np.eye(3), atol=1e-5)
+            and np.linalg.det(rot) > 0):
+        raise ValueError("camera_to_world: expected a rigid transform (rotation with det +1, last row 0 0 0 1)")
+    return m
 
 
 def _check_header_types(meta: dict) -> None:
@@ -442,11 +480,17 @@ def _read_clip_arrays(path: Path) -> dict[str, np.ndarray]:
                 return np.lib.format.read_array(fh, allow_pickle=False)
 
         arrays = {"format_version": read("format_version", 64), "metadata": read("metadata", _META_BYTES)}
+        version = arrays["format_version"]
+        since_v2 = version.shape == () and np.issubdtype(version.dtype, np.integer) and int(version) >= 2
+        if since_v2:
+            arrays["camera_to_world"] = read("camera_to_world", 16 * 8)
         meta = json.loads(str(arrays["metadata"]))
         tracks = meta.get("tracks") if isinstance(meta, dict) else None
         count = len(tracks) if isinstance(tracks, list) else 0  # the header's types are checked by the caller
         for i in range(count):
             for name in _TRACK_ARRAYS:
+                if name in _SINCE_V2 and not since_v2:
+                    continue  # a version-1 file: the caller fills the default
                 arrays[f"track{i}/{name}"] = read(f"track{i}/{name}", MAX_LOAD_BYTES)
     return arrays
 

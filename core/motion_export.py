@@ -128,8 +128,9 @@ def export_amass(
     surface_model_type 'smplx'; root_orient, pose_body, pose_hand, pose_jaw, pose_eye (the split AMASS uses);
     frames (N,) video frame indices; world 'z_up' or 'opencv_camera'.
 
-    Frame: with `z_up` (AMASS convention) the world is the camera turned to z up, the camera at the origin looking
-    along +y (x_w = x_c, y_w = z_c, z_w = -y_c); otherwise the OpenCV camera frame. Because SMPL-X rotates about
+    Frame: with `z_up` (AMASS convention) the world is the clip's floor frame when it has one (`camera_to_world`: z
+    up, floor z = 0, key `world` 'floor'), else the camera turned to z up, the camera at the origin looking along +y
+    (x_w = x_c, y_w = z_c, z_w = -y_c); without `z_up` the OpenCV camera frame. Because SMPL-X rotates about
     the root joint J0, the translation becomes t' = R_w (J0 + t) - J0' (J0' for the written betas), which needs the
     model arrays.
 
@@ -160,8 +161,10 @@ def export_amass(
     if model_arrays is not None:
         j0_src = rest_root_joint(model_arrays, track.betas, track.expression)
         j0_dst = rest_root_joint(model_arrays, betas[None])
-        rot = CAMERA_TO_Z_UP if z_up else np.eye(3)
-        trans = (j0_src + trans) @ rot.T - j0_dst
+        floor = z_up and clip.has_floor
+        rot = clip.camera_to_world[:3, :3] if floor else CAMERA_TO_Z_UP if z_up else np.eye(3)
+        shift = clip.camera_to_world[:3, 3] if floor else np.zeros(3)
+        trans = (j0_src + trans) @ rot.T + shift - j0_dst
         if z_up:
             orient = _rotate_root(orient, rot)
     eyes = np.zeros((n, 6))
@@ -184,6 +187,6 @@ def export_amass(
         "pose_eye": poses[:, 69:75],
         "pose_hand": poses[:, 75:165],
         "frames": track.frames,
-        "world": np.asarray("z_up" if z_up else "opencv_camera"),
+        "world": np.asarray(("floor" if clip.has_floor else "z_up") if z_up else "opencv_camera"),
     }
     return atomic_write(path, lambda f: np.savez(f, **out))

@@ -178,6 +178,20 @@ OPTIONS: tuple[Option, ...] = (
     _smooth_option("hands", "the fingers"),
     _smooth_option("face", "jaw and expression"),
     _smooth_option("transl", "the root translation"),
+    Option("ground", "bool", True, "find the floor and a world frame (Z up, floor at 0), foot contacts and foot "
+           "locking after smoothing (--no-ground keeps the motion in the camera frame)", label="Ground",
+           group="ground"),
+    Option("foot_lock", "str", "auto", "foot locking during contacts", label="Foot lock", group="ground",
+           choices=(("auto", "Auto", "Lock planted feet, leave feet that really slide"),
+                    ("always", "Always", "Lock every contact"), ("never", "Never", "No locking, no grounding"),
+                    ("grounding", "Grounding", "No floating or sinking, no slide fix"))),
+    Option("root_motion", "str", "world", "root motion as filmed, or kept over the origin (game engines)",
+           label="Root motion", group="ground",
+           choices=(("world", "World", "The root moves as filmed"),
+                    ("in_place", "In place", "The root stays over the world origin"))),
+    Option("depth_smoothing", "float", 8.0, "smoothing of the distance to the camera (the least reliable coordinate; "
+           "0 = off)", label="Depth smoothing", unit="Gaussian sigma, samples", minimum=0.0, maximum=100.0,
+           group="ground", advanced=True),
 )
 
 _BY_NAME = {o.name: o for o in OPTIONS}

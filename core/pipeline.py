@@ -309,6 +309,10 @@ def convert_video(video: str | Path, options: ConvertOptions | None = None, prog
     opts.validate()
     report = progress or (lambda *a: None)
     check_options(opts)
+    if opts.ground:
+        from .ground import ground_options, ground_stage
+
+        ground_opts = ground_options(opts)  # bad settings fail before minutes of detection
     t0 = time.perf_counter()
     source = _TimedSource(open_video(video, start=opts.start, end=opts.end, stride=opts.stride))
     if source.num_frames <= 0:
@@ -344,8 +348,13 @@ def convert_video(video: str | Path, options: ConvertOptions | None = None, prog
     clip = smooth_clip(raw, **opts.smoothing_strengths)
     seconds["smooth"] = time.perf_counter() - t
     report("smooth", 1, 1, f"{len(clip.tracks)} people")
+    if opts.ground:
+        t = time.perf_counter()
+        clip = ground_stage(clip, raw, model_arrays, ground_opts, open_video(video, opts.start, opts.end, opts.stride))
+        seconds["ground"] = time.perf_counter() - t
+        report("ground", 1, 1, clip.metadata["ground"]["summary"])
     frames = {"detect+track": source.num_frames, "regress": sum(len(tr) for tr in raw.tracks),
-              "smooth": sum(len(tr) for tr in raw.tracks)}
+              "smooth": sum(len(tr) for tr in raw.tracks), "ground": sum(len(tr) for tr in raw.tracks)}
     return ConvertResult(clip, raw, seconds, frames)
 
 

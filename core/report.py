@@ -13,6 +13,10 @@ then 51 face landmarks and 17 contour landmarks with use_face_contour):
 - hands: finger joints 25–54 and fingertips 66–75, relative to their wrist (20 / 21);
 - face: jaw, eyes, nose, ears (22–24, 55–59) and the landmarks (76…), relative to the head joint (15).
 Hands and face are measured relative to their parent because their few-mm jitter would drown in the body's.
+
+Grounding (core/ground/, when it ran): the clip's floor and camera (`ground`: floor_found, moving_camera, camera
+height and pitch, floor fit residual) and per track `foot_skate_mm_per_frame`, `penetration_mm`, `floating_mm`, each
+{"raw", "smoothed", "final"}, `contact_fraction` per foot and the track's `floor_residual_mm`.
 """
 
 from __future__ import annotations
@@ -178,6 +182,7 @@ def build_report(
 
     seen = np.zeros(num_frames, bool)
     tracks = []
+    ground = (smoothed_clip.metadata.get("ground") if smoothed_clip is not None else None) or {}
     smoothed = {t.track_id: t for t in smoothed_clip.tracks} if smoothed_clip is not None else {}
     for track in raw_clip.tracks:
         seen[track.frames] = True
@@ -196,6 +201,7 @@ def build_report(
             smooth_acc = _group_accels(track_joints(body_model, smoothed_clip, other, batch_size), smoothed_clip, other)
             entry["accel_mm_per_frame2"]["smoothed"] = smooth_acc
             entry["accel_mm_per_frame2"]["reduction"] = {k: _reduction(raw_acc[k], smooth_acc[k]) for k in raw_acc}
+        entry.update(ground.get("tracks", {}).get(str(track.track_id), {}))
         tracks.append(entry)
     logger.debug("report: %d tracks, %d frames", len(tracks), num_frames)
     return {
@@ -209,6 +215,7 @@ def build_report(
         "stages": stages,
         "total_seconds": float(sum(float(s) for s in stage_times.values())),
         "smoothing": (smoothed_clip.metadata.get("smoothing") if smoothed_clip is not None else None),
+        "ground": {k: v for k, v in ground.items() if k != "tracks"} or None,
         "tracks": tracks,
     }
 

@@ -39,7 +39,7 @@ def test_mesh_and_joints_match_smplx(bpy, request, model, pose_correctives, gend
     track = random_track(0, np.arange(4) + 2, seed=1, gender=gender)
     clip = make_clip([track], num_frames=8)
     (arm,) = importer.import_clip(bpy.context, clip, mannequin_dir, pose_correctives=pose_correctives,
-                                  create_camera=False)
+                                  create_camera=False, world="camera")
     (mesh,) = [child for child in arm.children if child.type == "MESH"]
     verts_ref, joints_ref = smplx_forward(mannequin_dir, track, pose_correctives=pose_correctives, gender=gender)
     other, _ = smplx_forward(mannequin_dir, track, pose_correctives=not pose_correctives, gender=gender)
@@ -121,7 +121,7 @@ def test_hand_mean_flag(bpy, mannequin_dir):
     absolute = track.replace(left_hand_pose=track.left_hand_pose + arrays["hands_meanl"].reshape(15, 3),
                              right_hand_pose=track.right_hand_pose + arrays["hands_meanr"].reshape(15, 3))
     clip = make_clip([absolute], num_frames=2, hands_include_mean=True)
-    (arm,) = importer.import_clip(bpy.context, clip, mannequin_dir, create_camera=False)
+    (arm,) = importer.import_clip(bpy.context, clip, mannequin_dir, create_camera=False, world="camera")
     mesh = arm.children[0]
     verts_ref, _ = smplx_forward(mannequin_dir, track, pose_correctives=False)  # relative poses + smplx's mean
     for i, frame in enumerate(track.frames):

@@ -62,6 +62,7 @@ def assert_clips_equal(a: MotionClip, b: MotionClip) -> None:
         assert getattr(a, name) == getattr(b, name), name
     np.testing.assert_array_equal(a.focal, b.focal)
     np.testing.assert_array_equal(a.princpt, b.princpt)
+    np.testing.assert_array_equal(a.camera_to_world, b.camera_to_world)
     assert len(a.tracks) == len(b.tracks)
     for ta, tb in zip(a.tracks, b.tracks):
         assert (ta.track_id, ta.gender) == (tb.track_id, tb.gender)
@@ -182,7 +183,7 @@ def test_load_rejects_malformed_files_naming_the_file(tmp_path):
     with open(cases["pickle"], "wb") as f:
         np.savez(f, format_version=np.asarray(FORMAT_VERSION), metadata=np.array([{"a": 1}], dtype=object))
     expected = {
-        "truncated": "not a zip file", "text": r"not an .npz \(zip\) archive", "npy": "not an .npz", "corrupt": None, "version": "format_version 2 is not supported",
+        "truncated": "not a zip file", "text": r"not an .npz \(zip\) archive", "npy": "not an .npz", "corrupt": None, "version": f"format_version {FORMAT_VERSION + 1} is not supported",
         "missing": "missing key 'track1/transl'", "shape": r"body_pose: expected shape \(12, 21, 3\), got \(12, 63\)",
         "no_header": "missing key 'metadata'", "pickle": "Object arrays cannot be loaded",
     }
@@ -191,6 +192,47 @@ def test_load_rejects_malformed_files_naming_the_file(tmp_path):
             MotionClip.load(path)
         assert str(path) in str(info.value), name
         assert "not a valid MotionClip file" in str(info.value)
+
+
+def test_grounding_fields_round_trip_and_validate(tmp_path):
+    track = make_track()
+    contacts = np.zeros((12, 2), bool)
+    contacts[3:7, 0] = True
+    rot = np.array([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]])  # a level camera: forward → +Y, image down → −Z
+    world = np.eye(4)
+    world[:3, :3], world[:3, 3] = rot, [0.2, -4.0, 1.3]
+    clip = make_clip(tracks=[track.replace(contacts=contacts)], camera_to_world=world)
+    back = MotionClip.load(clip.save(tmp_path / "g.npz"))
+    assert_clips_equal(clip, back)
+    assert back.has_floor and back.tracks[0].contacts.dtype == np.bool_
+    assert back.tracks[0].select(np.arange(3, 5)).contacts.tolist() == [[True, False]] * 2
+    assert not make_clip().has_floor and make_clip().tracks[0].contacts.shape == (12, 2)
+    assert not make_clip().tracks[0].contacts.any()
+    with pytest.raises(ValueError, match="contacts: expected a boolean array"):
+        track.replace(contacts=np.zeros((12, 2)))
+    with pytest.raises(ValueError, match=r"contacts: expected shape \(12, 2\)"):
+        track.replace(contacts=np.zeros((12, 3), bool))
+    skewed = world.copy()
+    skewed[0, 1] = 0.5
+    for bad in (skewed, np.diag([1.0, 1.0, -1.0, 1.0]), np.eye(3)):
+        with pytest.raises(ValueError, match="camera_to_world"):
+            make_clip(camera_to_world=bad)
+
+
+def test_version_1_files_still_load(tmp_path):
+    """A clip written before grounding (no camera_to_world, no contacts, format_version 1) loads with the defaults."""
+    good = make_clip().save(tmp_path / "v2.npz")
+
+    def as_v1(arrays):
+        arrays["format_version"] = np.asarray(1)
+        del arrays["camera_to_world"]
+        for key in [k for k in arrays if k.endswith("/contacts")]:
+            del arrays[key]
+
+    old = MotionClip.load(_rewrite(good, tmp_path / "v1.npz", as_v1))
+    assert not old.has_floor and np.array_equal(old.camera_to_world, np.eye(4))
+    assert all(t.contacts.shape == (len(t), 2) and not t.contacts.any() for t in old.tracks)
+    np.testing.assert_array_equal(old.tracks[1].transl, make_clip().tracks[1].transl)
 
 
 def test_load_missing_file_is_file_not_found(tmp_path):
