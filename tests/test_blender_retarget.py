@@ -150,7 +150,7 @@ def test_clip_straight_onto_a_character(bpy, mannequin_dir):
     target = rr.make_target(bpy, "rigify_metarig")
     clip = make_clip([rr.varied_track(8)], num_frames=8)
     action, source = retarget.retarget_clip(bpy.context, clip, mannequin_dir, target)
-    assert target.animation_data.action == action and tuple(action.frame_range) == (0, 7)
+    assert target.animation_data.action == action and tuple(action.frame_range) == (1, 8)  # timeline from 1
     assert source["smplx_track_id"] == 0
 
 
