@@ -159,7 +159,8 @@ def test_generated_motion_meets_the_targets(arrays, name):
     and floating bounds; one that locked feet by moving the root alone raised the root error by 15 mm."""
     r = evaluate(name, arrays)
     final, smoothed = r["final"], r["smoothed"]
-    assert r["raw"]["foot_skate_mm_per_frame"] > 50 and smoothed["foot_skate_mm_per_frame"] > 8
+    assert r["raw"]["foot_skate_mm_per_frame"] > 50 and smoothed["foot_skate_mm_per_frame"] > 5.0  # smoothing alone
+    # misses the target (with the time-based 0.12 s default it leaves 7.7–12 mm/frame)
     assert final["foot_skate_mm_per_frame"] <= 5.0
     assert final["penetration_mm"] <= 10.0 and final["floating_mm"] <= 10.0
     assert r["contact_precision"] >= 0.9 and r["contact_recall"] >= 0.9
