@@ -14,6 +14,8 @@ import blender_helpers  # noqa: F401  (sets BLENDER_USER_RESOURCES before anythi
 
 pytestmark = pytest.mark.blender
 
+FIRST = 1  # video frame 0 is scene frame 1 (Blender's timeline convention, importer timeline="start")
+
 
 @pytest.fixture()
 def default_scene():
@@ -47,7 +49,7 @@ def _projection_error(scene, cam, mesh, clip, track, frames, mannequin_dir) -> t
     (w, h), (fx, fy), (cx, cy) = clip.image_size, clip.focal, clip.princpt
     worst, pixels = 0.0, []
     for i, frame in enumerate(frames):
-        scene.frame_set(int(frame))
+        scene.frame_set(int(frame) + FIRST)
         ref = verts_cam[i, ::40]
         u, v = fx * ref[:, 0] / ref[:, 2] + cx, fy * ref[:, 1] / ref[:, 2] + cy
         for p, uu, vv in zip(evaluated_vertices(mesh)[::40], u, v):
@@ -85,12 +87,12 @@ def test_floor_scene_reads_at_first_sight(default_scene, walk, mannequin_dir):
     # feet on the floor: the lowest point of the mesh at Z ≈ 0 while a foot is planted; the person near the origin
     contacts = walk.tracks[0].contacts
     for frame in walk.tracks[0].frames[contacts.any(1)][::7]:
-        scene.frame_set(int(frame))
+        scene.frame_set(int(frame) + FIRST)
         low = evaluated_vertices(mesh)[:, 2].min()
         assert abs(low) < 0.012, f"frame {frame}: lowest point {low * 1000:.1f} mm from the floor"
         assert arm["smplx_contact_left"] == int(contacts[frame, 0])
         assert arm["smplx_contact_right"] == int(contacts[frame, 1])
-    scene.frame_set(0)
+    scene.frame_set(FIRST)
     root = np.array(arm.matrix_world) @ np.r_[np.array(arm.pose.bones["pelvis"].head), 1.0]
     assert np.linalg.norm(root[:2]) < 2.0 and 0.7 < root[2] < 1.2
 
@@ -112,7 +114,7 @@ def test_without_floor_camera_stands_before_the_person(default_scene, walk, mann
     assert 4.0 < np.linalg.norm(world[:3, 3]) < 6.0
     assert abs(world[2, 2]) < 1e-9  # level: the view axis is horizontal
     assert bpy.data.objects["SMPLX-floor"]["smplx_floor"] == "guessed"
-    scene.frame_set(0)
+    scene.frame_set(FIRST)
     verts = evaluated_vertices(arm.children[0])
     assert abs(verts[:, 2].min()) < 0.05  # standing on the guessed floor
     assert np.linalg.norm(verts[:, :2].mean(0)) < 0.5
@@ -137,7 +139,7 @@ def test_leg_ik_follows_contacts(default_scene, walk, mannequin_dir):
         target = bpy.data.objects[f"SMPLX-0-{leg}-foot-target"]
         assert constraint.target == target and constraint.chain_count == 3
         for frame in (5, 15, 25, 40):
-            scene.frame_set(frame)
+            scene.frame_set(frame + FIRST)
             assert constraint.influence == pytest.approx(float(contacts[frame, side]))
             if contacts[frame, side]:  # the IK keeps the clip's leg: ankle head where smplx puts the joint
                 bone = arm.pose.bones[f"{leg}_ankle"]
@@ -146,7 +148,7 @@ def test_leg_ik_follows_contacts(default_scene, walk, mannequin_dir):
                 head = np.array(arm.matrix_world) @ np.r_[np.array(bone.head), 1.0]
                 assert np.linalg.norm(head[:3] - joints[frame, 7 + side]) < 0.005
     # an animator moves a planted foot's target 5 cm: the IK takes the leg there
-    scene.frame_set(5)
+    scene.frame_set(5 + FIRST)
     target = bpy.data.objects["SMPLX-0-left-foot-target"]
     target.animation_data_clear()
     target.location = np.array(target.location) + [0.05, 0.0, 0.0]
