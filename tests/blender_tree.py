@@ -1,0 +1,231 @@
+"""A real Blender program for the `blender_binary` tests: Debian's `blender` package in a Debian trixie tree.
+
+The tree is made once with `debootstrap --variant=minbase trixie` (about 1 min) and `apt-get install blender …`
+(about 2.5 min), cached under the ignored `.cache/blender-trixie`, and reused while its stamp file lists the same
+packages. `SMPLX_VIDEO_BLENDER_TREE=/path/to/tree` uses an existing tree instead (missing packages are added to it).
+Commands run in it with chroot; `Tree.mounted(paths)` bind-mounts /proc, /sys, /dev, /tmp and the given host paths
+(the checkout, the conversion's Python) at the same place inside, and unmounts exactly what it mounted on exit.
+Needs root and apt on the host (as CI has); without them `ensure_tree` raises TreeError saying what is missing.
+
+    python tests/blender_tree.py ensure                   # build or check the tree, print its path
+    python tests/blender_tree.py run -- blender -b --version
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_TREE = ROOT / ".cache" / "blender-trixie"
+ENV_VAR = "SMPLX_VIDEO_BLENDER_TREE"
+SUITE = "trixie"
+MIRROR = "http://deb.debian.org/debian"
+# Debian's blender does not depend on numpy, yet its FBX exporter and the add-on import it; Xvfb (+ xauth for
+# xvfb-run, Mesa's llvmpipe for OpenGL) runs the GUI tests, and xwd (x11-apps) takes their screenshots: Blender's own
+# screen.screenshot reads back a black window from llvmpipe under Xvfb.
+PACKAGES = ("blender", "python3-numpy", "xvfb", "xauth", "libgl1-mesa-dri", "x11-apps")
+STAMP = ".smplx-video-tree"
+CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class TreeError(RuntimeError):
+    """The tree cannot be built or used here (not root, no apt, a failed debootstrap/apt step)."""
+
+
+def _log(msg: str) -> None:
+    print(f"[blender-tree] {msg}", file=sys.stderr, flush=True)
+
+
+def _run(cmd: list, what: str, quiet: bool = False, **kwargs) -> None:
+    """Run a setup command (its time logged unless quiet); TreeError with its last output lines on failure."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise TreeError(f"{what} failed (exit {proc.returncode}): {' '.join(map(str, cmd))}\n{tail}")
+    if not quiet:
+        _log(f"{what}: {time.perf_counter() - t0:.0f} s")
+
+
+def mount_points() -> set:
+    """Every mount point on this machine (from /proc/self/mountinfo, octal escapes decoded)."""
+    points = set()
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            raw = line.split()[4]
+            points.add(raw.encode().decode("unicode_escape"))
+    return points
+
+
+class Tree:
+    """A Debian tree holding Blender; `run()` executes a command in it (chroot), inside `mounted()`."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root).resolve()
+
+    def path(self, inner: str | os.PathLike) -> Path:
+        """The host path of `inner`, a path inside the tree."""
+        return self.root / str(inner).lstrip("/")
+
+    def has(self, inner: str) -> bool:
+        return self.path(inner).exists()
+
+    def missing_packages(self) -> list:
+        """Those of PACKAGES that dpkg inside the tree does not list as installed."""
+        proc = subprocess.run(["chroot", str(self.root), "dpkg-query", "-W", "-f", "${Package} ${Status}\n",
+                               *PACKAGES], capture_output=True, text=True, env={"PATH": CHROOT_PATH})
+        installed = {line.split()[0] for line in proc.stdout.splitlines() if line.endswith(" installed")}
+        return [p for p in PACKAGES if p not in installed]
+
+    @contextlib.contextmanager
+    def mounted(self, paths=()):
+        """Bind-mount the system folders, /tmp and `paths` (these read-only), each at the same place inside.
+
+        Mount points that already exist are left alone (a tree prepared by hand, an outer `mounted()`), so the call
+        is idempotent and nests; the mounts made here are undone in reverse order even when the body raises.
+        """
+        made, shared = [], []  # mount points made here; host folders visible inside (/tmp and `paths`)
+        try:
+            existing = mount_points()
+            plan = [("proc", "/proc"), ("bind", "/sys"), ("bind", "/dev"), ("bind", "/dev/pts"), ("bind", "/dev/shm"),
+                    ("bind", "/tmp")] + [("bind", str(Path(p).resolve())) for p in paths]
+            for kind, source in plan:
+                target = self.path(source)
+                user_path = source not in ("/proc", "/sys", "/dev", "/dev/pts", "/dev/shm")
+                if user_path and any(source == s or source.startswith(s.rstrip("/") + "/") for s in shared):
+                    continue  # already visible through an earlier bind (e.g. a checkout under /tmp)
+                if user_path:
+                    shared.append(source)
+                if str(target) in existing or not os.path.exists(source):
+                    continue
+                if os.path.isdir(source):
+                    target.mkdir(parents=True, exist_ok=True)
+                else:
+                    target.touch(exist_ok=True)
+                cmd = ["mount", "-t", "proc", "proc", str(target)] if kind == "proc" else \
+                    ["mount", "--bind", source, str(target)]
+                _run(cmd, f"mount {source}", quiet=True)
+                made.append(str(target))
+                if user_path and source != "/tmp":
+                    _run(["mount", "-o", "remount,bind,ro", str(target)], f"read-only {source}", quiet=True)
+            yield self
+        finally:
+            for target in reversed(made):
+                if subprocess.run(["umount", target], capture_output=True).returncode != 0:
+                    subprocess.run(["umount", "-l", target], capture_output=True)
+
+    def command(self, argv: list, env: dict | None = None, cwd: str = "/") -> tuple:
+        """(argv, popen kwargs) that run `argv` inside the tree with a clean environment plus `env`."""
+        full_env = {"PATH": CHROOT_PATH, "HOME": "/root", "LANG": "C.UTF-8", "TMPDIR": "/tmp", **(env or {})}
+        root = str(self.root)
+
+        def enter():
+            os.chroot(root)
+            os.chdir(cwd)
+
+        return list(argv), {"env": full_env, "preexec_fn": enter}
+
+    def run(self, argv: list, env: dict | None = None, cwd: str = "/", timeout: float | None = None,
+            **kwargs) -> subprocess.CompletedProcess:
+        """Run `argv` in the tree (call inside `mounted()`); output captured as text unless told otherwise."""
+        argv, popen = self.command(argv, env, cwd)
+        kwargs.setdefault("capture_output", True)
+        kwargs.setdefault("text", True)
+        return subprocess.run(argv, timeout=timeout, **popen, **kwargs)
+
+
+def _apt_install(tree: Tree, packages: list) -> None:
+    """apt-get install the packages inside the tree (the host's DNS settings copied in first)."""
+    if os.path.exists("/etc/resolv.conf"):
+        shutil.copyfile("/etc/resolv.conf", tree.path("/etc/resolv.conf"))
+    env = {"PATH": CHROOT_PATH, "DEBIAN_FRONTEND": "noninteractive", "LANG": "C.UTF-8"}
+    with tree.mounted():
+        _run(["chroot", str(tree.root), "apt-get", "update", "-qq"], "apt-get update (tree)", env=env)
+        _run(["chroot", str(tree.root), "apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+             f"apt-get install {' '.join(packages)} (tree)", env=env)
+        subprocess.run(["chroot", str(tree.root), "apt-get", "clean"], env=env, capture_output=True)
+
+
+def _debootstrap(target: Path) -> None:
+    """A fresh minbase trixie tree at `target` (installs debootstrap on the host first when missing)."""
+    if shutil.which("debootstrap") is None:
+        if shutil.which("apt-get") is None:
+            raise TreeError("debootstrap is missing and there is no apt-get to install it")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        _run(["apt-get", "update", "-qq"], "apt-get update (host)", env=env)
+        _run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "debootstrap"],
+             "apt-get install debootstrap (host)", env=env)
+    partial = target.with_name(target.name + ".partial")
+    if partial.exists():
+        inside = [m for m in mount_points() if m.startswith(str(partial) + "/")]
+        if inside:
+            raise TreeError(f"{partial} has mounts ({', '.join(sorted(inside))}): unmount them, then delete it")
+        shutil.rmtree(partial)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    _run(["debootstrap", "--variant=minbase", SUITE, str(partial), MIRROR], f"debootstrap {SUITE}")
+    partial.rename(target)
+
+
+def ensure_tree(path: str | os.PathLike | None = None) -> Tree:
+    """The tree with Blender and PACKAGES, built or completed when needed.
+
+    Args:
+        path: the tree folder; default $SMPLX_VIDEO_BLENDER_TREE, else .cache/blender-trixie in the checkout.
+
+    Raises:
+        TreeError: not root, or a debootstrap / apt step failed (its last output lines are in the message).
+    """
+    path = Path(path or os.environ.get(ENV_VAR) or DEFAULT_TREE)
+    stamp = path / STAMP
+    if stamp.is_file() and stamp.read_text().split() == list(PACKAGES):
+        return Tree(path)
+    if os.geteuid() != 0:
+        raise TreeError(f"building the Blender tree at {path} needs root (chroot, mount, debootstrap); or set "
+                        f"{ENV_VAR} to a prepared tree")
+    if not (path / "usr" / "bin").is_dir():
+        _debootstrap(path)
+    tree = Tree(path)
+    mtab = tree.path("/etc/mtab")
+    if not mtab.exists() and not mtab.is_symlink():
+        mtab.symlink_to("/proc/self/mounts")  # Blender asks for the mounted file systems at start-up
+    missing = tree.missing_packages()
+    if missing:
+        _apt_install(tree, missing)
+    still = tree.missing_packages()
+    if still:
+        raise TreeError(f"packages still missing in {path} after apt-get install: {', '.join(still)}")
+    stamp.write_text("\n".join(PACKAGES) + "\n")
+    return tree
+
+
+def main(argv: list | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("ensure", help="build or check the tree and print its path")
+    run = sub.add_parser("run", help="run a command in the tree (the checkout mounted)")
+    run.add_argument("argv", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    try:
+        t0 = time.perf_counter()
+        tree = ensure_tree()
+        _log(f"tree ready at {tree.root} ({time.perf_counter() - t0:.0f} s)")
+    except TreeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.cmd == "ensure":
+        print(tree.root)
+        return 0
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    with tree.mounted([ROOT]):
+        return tree.run(command, cwd=str(ROOT), capture_output=False).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
