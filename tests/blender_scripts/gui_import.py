@@ -104,6 +104,28 @@ def _armatures() -> list:
     return [o.name for o in bpy.context.scene.objects if o.type == "ARMATURE"]
 
 
+def _assign(target, values: dict, what: str) -> None:
+    """Set RNA properties by name; a name the add-on does not define is an error (bpy would accept it silently as
+    a plain Python attribute)."""
+    for key, value in values.items():
+        if key not in target.bl_rna.properties:
+            raise AttributeError(f"{what} has no property {key!r}; it has {sorted(target.bl_rna.properties.keys())}")
+        setattr(target, key, value)
+
+
+def _reports() -> list:
+    """The last lines of the window manager's reports (what the operators told the user)."""
+    window = bpy.context.window_manager.windows[0]
+    with bpy.context.temp_override(window=window):
+        bpy.ops.ui.reports_to_textblock()
+    text = bpy.data.texts.get("Recent Reports")
+    if text is None:
+        return []
+    lines = [line for line in text.as_string().splitlines() if line.strip()]
+    bpy.data.texts.remove(text)
+    return lines[-8:]
+
+
 def _temp_folders() -> list:
     return sorted(glob.glob(os.path.join(tempfile.gettempdir(), "smplx-video-*")))
 
@@ -124,12 +146,8 @@ class Driver:
 
         module = CONFIG["module"]
         addon_utils.enable(module, default_set=True)
-        prefs = bpy.context.preferences.addons[module].preferences
-        for key, value in CONFIG["prefs"].items():
-            setattr(prefs, key, value)
-        settings = bpy.context.scene.smplx_video
-        for key, value in CONFIG["settings"].items():
-            setattr(settings, key, value)
+        _assign(bpy.context.preferences.addons[module].preferences, CONFIG["prefs"], "the add-on preferences")
+        _assign(bpy.context.scene.smplx_video, CONFIG["settings"], "the panel settings")
         window, area, _, ui = _view3d()
         area.spaces.active.show_region_ui = True
         RESULT["steps"].append("setup")
@@ -167,7 +185,7 @@ class Driver:
             "fps": scene.render.fps / scene.render.fps_base, "seconds": round(time.monotonic() - self.run["t0"], 1),
             "processes_after": _conversion_processes(),
             "new_temp_folders": sorted(set(_temp_folders()) - set(self.temp_before)),
-            "camera": scene.camera.name if scene.camera else None,
+            "camera": scene.camera.name if scene.camera else None, "reports": _reports(),
         })
 
     # ------------------------------------------------------------------ timer
@@ -206,7 +224,8 @@ class Driver:
                 self._go("run1_cancelling")
             elif not _state().running or self._elapsed() > timeout:
                 self.finished()
-                RESULT["errors"].append("run 1 ended (or timed out) before it could be cancelled")
+                RESULT["errors"].append("run 1 ended (or timed out) before it could be cancelled; reports: "
+                                        + " | ".join(self.run["reports"]))
                 return self.quit()
         elif self.phase == "run1_cancelling":
             self.sample()
