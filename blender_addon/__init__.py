@@ -16,15 +16,9 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-bl_info = {  # legacy install path ("Install legacy add-on"); extensions read blender_manifest.toml instead
-    "name": "SMPL-X from Video",
-    "author": "smplx-video contributors",
-    "version": (0, 1, 0),
-    "blender": (4, 2, 0),
-    "location": "View3D > Sidebar > SMPL-X",
-    "description": "Import video as SMPL-X animation (SMPLer-X)",
-    "category": "Animation",
-}
+# Blender 4.2+ only: an extension (blender_manifest.toml), no legacy `bl_info` (README: "Blender 4.2 or later"). The
+# zip keeps the add-on in one top-level folder, so an older Blender's "Install add-on" makes one folder that it does
+# not list, instead of scattering a dozen modules into its add-ons folder.
 
 
 def _find_core() -> ModuleType:
@@ -49,20 +43,22 @@ def register() -> None:
     """Register every class of the add-on (one `classes` tuple per UI module)."""
     import bpy
 
-    from . import operators, panel, preferences
+    from . import operators, panel, preferences, properties
 
-    for cls in (*preferences.classes, *operators.classes, *panel.classes):
+    for cls in (*preferences.classes, *properties.classes, *operators.classes, *panel.classes):
         bpy.utils.register_class(cls)
-    operators.register_properties()
+    properties.register_properties()
+    operators.register_handlers()
 
 
 def unregister() -> None:
     """Unregister in reverse order; stop any running conversion first."""
     import bpy
 
-    from . import operators, panel, preferences
+    from . import operators, panel, preferences, properties
 
     operators.cancel_running_jobs()
-    operators.unregister_properties()
-    for cls in reversed((*preferences.classes, *operators.classes, *panel.classes)):
+    operators.unregister_handlers()
+    properties.unregister_properties()
+    for cls in reversed((*preferences.classes, *properties.classes, *operators.classes, *panel.classes)):
         bpy.utils.unregister_class(cls)

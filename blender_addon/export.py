@@ -8,10 +8,16 @@ video frame f is at t = f / fps in the file.
 
 from __future__ import annotations
 
+import glob
 import os
 from contextlib import contextmanager
 
 FORMATS = ("FBX", "GLB", "BVH")
+EXTENSIONS = {"FBX": ".fbx", "GLB": ".glb", "BVH": ".bvh"}
+
+
+class ExportError(RuntimeError):
+    """An exporter failed; the message says which file and why (operators report it, batch lists it)."""
 
 _FBX_COMMON = {
     "use_selection": True,
@@ -51,10 +57,11 @@ def export_rigs(context, armatures, filepath: str, fmt: str = "FBX", preset: str
         preset: FBX preset, one of FBX_PRESETS ("BLENDER", "UNITY", "UNREAL").
 
     Returns:
-        The files written.
+        The files written. The extension always follows the format (`clip.fbx` asked as GLB is written `clip.glb`).
 
     Raises:
         ValueError: unknown format or preset, or no armature to export.
+        ExportError: the exporter failed (nothing is left behind, not even a partial file).
     """
     fmt = fmt.upper()
     if fmt not in FORMATS:
@@ -64,7 +71,7 @@ def export_rigs(context, armatures, filepath: str, fmt: str = "FBX", preset: str
     armatures = [a for a in armatures if a is not None and a.type == "ARMATURE"]
     if not armatures:
         raise ValueError("nothing to export: select an SMPL-X armature (or pass the armatures of an import)")
-    filepath = os.path.abspath(os.fspath(filepath))
+    filepath = with_extension(os.path.abspath(os.fspath(filepath)), fmt)
     os.makedirs(os.path.dirname(filepath), exist_ok=True)
     if fmt == "BVH":
         return _export_bvh(context, armatures, filepath)
@@ -82,6 +89,15 @@ def export_rigs(context, armatures, filepath: str, fmt: str = "FBX", preset: str
                 export_anim_slide_to_zero=False, export_frame_range=True, export_yup=True,
             )
     return [filepath]
+
+
+def with_extension(path: str, fmt: str) -> str:
+    """`path` with the format's extension (a known export extension of another format is replaced, else added)."""
+    stem, ext = os.path.splitext(path)
+    want = EXTENSIONS[fmt.upper()]
+    if ext.lower() == want:
+        return path
+    return (stem if ext.lower() in EXTENSIONS.values() else path) + want
 
 
 def _export_bvh(context, armatures, filepath: str) -> list:
@@ -124,14 +140,22 @@ def _selected(context, objects, active):
 
 @contextmanager
 def _atomic(path: str):
-    """Yield a temporary path beside `path` (same extension); rename it to `path` only if the block succeeds."""
+    """Yield a temporary path beside `path` (same extension); rename it to `path` only if the block succeeds.
+
+    Whatever the exporter left under the temporary name (exporters add their own suffixes) is removed on failure, and
+    its exception becomes an ExportError naming the file.
+    """
     stem, ext = os.path.splitext(path)
     tmp = f"{stem}.partial{ext}"
     try:
-        yield tmp
+        try:
+            yield tmp
+        except (RuntimeError, OSError) as exc:
+            detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise ExportError(f"exporting {os.path.basename(path)} failed: {detail}") from exc
         if not os.path.isfile(tmp):
-            raise RuntimeError(f"the exporter wrote nothing to {tmp}")
+            raise ExportError(f"exporting {os.path.basename(path)} failed: the exporter wrote nothing")
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        for leftover in glob.glob(glob.escape(tmp) + "*"):
+            os.remove(leftover)

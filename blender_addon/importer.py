@@ -6,6 +6,7 @@ of every track) runs before the first change to the scene, so a failed import le
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass, fields
@@ -27,13 +28,15 @@ class ImportOptions:
     """Plain options of one import (operators and batch build this from their own settings).
 
     Attributes:
-        people: "all" or "largest" (the track with the largest mean box area).
+        people: "all" or "largest" (the most prominent person: core.track.summed_box_area, as the conversion).
         track_ids: import only these track ids (overrides `people`).
         pose_correctives: add the 486 pose-corrective shape keys, keyed per frame (slow; off by default).
         create_camera: add the video camera (and the video as its background when `video` is set).
         video: the video file for the camera background.
         frame_range: (first, last) video frames to import, inclusive; None = the whole clip.
         name: prefix of the created objects and of the collection.
+        timeline: "start" puts the first imported frame on scene frame 1 (Blender's convention); "video" keeps the
+            video's own numbering, video frame f (0-based) on scene frame f + 1, as Blender numbers a movie's frames.
     """
 
     people: str = "all"
@@ -43,6 +46,10 @@ class ImportOptions:
     video: str | None = None
     frame_range: tuple | None = None
     name: str = "SMPLX"
+    timeline: str = "start"
+
+
+TIMELINES = ("start", "video")
 
 
 def parse_options(options: dict) -> ImportOptions:
@@ -54,6 +61,8 @@ def parse_options(options: dict) -> ImportOptions:
     opts = ImportOptions(**options)
     if opts.people not in ("all", "largest"):
         raise ValueError(f"people must be 'all' or 'largest', got {opts.people!r}")
+    if opts.timeline not in TIMELINES:
+        raise ValueError(f"timeline must be one of {TIMELINES}, got {opts.timeline!r}")
     if opts.frame_range is not None:
         first, last = (int(v) for v in opts.frame_range)
         if last < first:
@@ -94,6 +103,7 @@ def import_clip(context, clip_or_path, model_dir, **options) -> list:
     opts = parse_options(options)
     clip = _load_clip(clip_or_path)
     plans = _plan(clip, model_dir, opts)
+    offset = scene_frame_offset(clip, opts)
     if opts.create_camera:
         camera.camera_settings(clip.image_size, clip.focal, clip.princpt)  # ValueError on bad intrinsics
 
@@ -104,6 +114,8 @@ def import_clip(context, clip_or_path, model_dir, **options) -> list:
     if opts.create_camera:
         video = opts.video or _existing_file(getattr(clip, "source", ""))
         movie = camera.load_movie(video) if video else None  # first: an unreadable video changes nothing
+        if movie is not None:
+            movie.frame_start = offset  # video frame f shows on scene frame f + offset, as the keys
     if context.mode != "OBJECT" and context.view_layer.objects.active is not None:
         bpy.ops.object.mode_set(mode="OBJECT")  # building bones switches the new armature to edit mode
     collection = bpy.data.collections.new(opts.name)
@@ -114,10 +126,11 @@ def import_clip(context, clip_or_path, model_dir, **options) -> list:
         built = rig.build_rig(context, collection, plan.model, plan.betas, name, opts.pose_correctives)
         built.armature["smplx_track_id"] = plan.track_id
         built.armature["smplx_gender"] = plan.gender
-        animate.write_armature_action(built.armature, plan.curves, plan.model.joint_names, f"{name}-motion")
-        animate.write_shape_key_action(built.mesh, plan.curves, f"{name}-face")
+        curves = dataclasses.replace(plan.curves, frames=plan.curves.frames + offset)
+        animate.write_armature_action(built.armature, curves, plan.model.joint_names, f"{name}-motion")
+        animate.write_shape_key_action(built.mesh, curves, f"{name}-face")
         armatures.append(built.armature)
-    _set_scene_timing(scene, clip, opts)
+    _set_scene_timing(scene, clip, opts, offset)
     if opts.create_camera:
         camera.create_camera(context, collection, clip, movie, name=f"{opts.name}-camera")
     log.info("imported %d SMPL-X rig(s)", len(armatures))
@@ -165,10 +178,8 @@ def _select_tracks(clip, opts: ImportOptions) -> list:
         wanted = {int(t) for t in opts.track_ids}
         tracks = [t for t in tracks if int(t.track_id) in wanted]
     elif opts.people == "largest" and tracks:
-        def area(track):
-            boxes = np.asarray(track.boxes, np.float64).reshape(-1, 4)
-            return float(np.mean((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])))
-        tracks = [max(tracks, key=area)]
+        summed_box_area = core_module("track").summed_box_area
+        tracks = [max(tracks, key=lambda t: summed_box_area(t.boxes))]
     if opts.frame_range is not None:
         first, last = (int(v) for v in opts.frame_range)
         tracks = [_cut(t, first, last) for t in tracks]
@@ -200,21 +211,32 @@ def _plan(clip, model_dir, opts: ImportOptions) -> list:
         if gender not in models:
             models[gender] = rig.load_body_model(model_dir, gender)
         model = models[gender]
-        # the rest pose must be fixed: one shape per person (median over frames, robust to outliers)
-        betas = np.median(np.asarray(track.betas, np.float64).reshape(-1, rig.NUM_BETAS), axis=0)
+        # the rest pose must be fixed: one shape per person, by the rule smoothing uses (weighted median)
+        betas = core_module("smooth").track_shape(track, clip.image_size)
         rest = model.rest_joints(betas)
         curves = animate.track_curves(track, model, rest, bool(clip.hands_include_mean), opts.pose_correctives)
         plans.append(_Plan(int(track.track_id), gender, model, betas, rest, curves))
     return plans
 
 
-def _set_scene_timing(scene, clip, opts: ImportOptions) -> None:
-    """Scene fps from the clip (fractional rates via fps_base) and frame range = the clip's video frames."""
+def scene_frame_offset(clip, opts: ImportOptions) -> int:
+    """What to add to a video frame index to get its scene frame. "start": the first converted frame (the frame
+    range's first, else where the conversion started, recorded in the clip) lands on scene frame 1; "video": video
+    frame f lands on f + 1, Blender's numbering of a movie's frames."""
+    if opts.timeline == "video":
+        return 1
+    first = opts.frame_range[0] if opts.frame_range is not None else clip.metadata.get("start", 0)
+    return 1 - int(first)
+
+
+def _set_scene_timing(scene, clip, opts: ImportOptions, offset: int) -> None:
+    """Scene fps from the clip (fractional rates via fps_base); the frame range covers the converted frames (from
+    where the conversion started, or the frame range asked for) shifted by `offset`."""
     fps = float(clip.fps)
     scene.render.fps = max(1, int(round(fps)))
     scene.render.fps_base = scene.render.fps / fps
-    first, last = 0, int(clip.num_frames) - 1
+    first, last = int(clip.metadata.get("start", 0)), int(clip.num_frames) - 1
     if opts.frame_range is not None:
         first, last = max(first, int(opts.frame_range[0])), min(last, int(opts.frame_range[1]))
-    scene.frame_start, scene.frame_end = first, max(first, last)
-    scene.frame_set(first)
+    scene.frame_start, scene.frame_end = first + offset, max(first, last) + offset
+    scene.frame_set(scene.frame_start)

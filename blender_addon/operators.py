@@ -7,81 +7,83 @@ there is no event loop (background mode, tests), synchronously (execute); both t
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
+import time
 
 import bpy
+from bpy.app.handlers import persistent
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from . import core, core_module, export, importer, worker
-from .preferences import DEVICE_ITEMS, addon_preferences, default_env_dir, install_commands, venv_python
+from . import core, core_module, deps, export, importer, properties, worker
+from .preferences import addon_preferences, conversion_python, env_dir
 
 EXPECTED_ERRORS = (FileNotFoundError, ValueError, NotADirectoryError, PermissionError)
 
-_RUNNING: dict = {}  # operator kind → live ConvertWorker / CommandSequence, so unregister can stop it
+# kind ("import_video", "install") → (live ConvertWorker / CommandSequence, its temporary folder or ""), so that
+# disabling the add-on, loading another file or quitting Blender stops the child and removes its files
+_RUNNING: dict = {}
 
 
-class SMPLXVideoSettings(bpy.types.PropertyGroup):
-    """Settings of "Import video as SMPL-X animation" (stored in the scene)."""
-
-    video: bpy.props.StringProperty(name="Video", subtype="FILE_PATH", description="Video file to convert")
-    model_size: bpy.props.EnumProperty(name="Model size", default="s32", items=[
-        ("s32", "S", "SMPLer-X S32 (fastest)"), ("b32", "B", "SMPLer-X B32"),
-        ("l32", "L", "SMPLer-X L32"), ("h32", "H", "SMPLer-X H32 (most accurate, needs a GPU)")])
-    device: bpy.props.EnumProperty(name="Device", default="PREFS", items=[
-        ("PREFS", "Default", "The default device of the add-on preferences"), *DEVICE_ITEMS])
-    detector: bpy.props.EnumProperty(name="Detector", default="torchvision", items=[
-        ("torchvision", "Faster R-CNN", "torchvision's COCO person detector (weights in the model directory)"),
-        ("mmdet", "mmdet", "The SMPLer-X demo's mmdet detector (needs mmdet installed)"),
-        ("static-camera", "Static camera", "Background subtraction, no weights (tripod shots only)")])
-    people: bpy.props.EnumProperty(name="People", default="all", items=[
-        ("all", "All", "One rig per tracked person"), ("largest", "Largest", "Only the most prominent person")])
-    smooth_root: bpy.props.FloatProperty(name="Root", default=3.0, min=0.0, max=30.0,
-                                         description="Smoothing of the body orientation (Gaussian sigma, frames)")
-    smooth_body: bpy.props.FloatProperty(name="Body", default=3.0, min=0.0, max=30.0,
-                                         description="Smoothing of the body joints (sigma, frames)")
-    smooth_hands: bpy.props.FloatProperty(name="Hands", default=4.0, min=0.0, max=30.0,
-                                          description="Smoothing of the fingers (sigma, frames)")
-    smooth_face: bpy.props.FloatProperty(name="Face", default=3.0, min=0.0, max=30.0,
-                                         description="Smoothing of jaw and expression (sigma, frames)")
-    smooth_transl: bpy.props.FloatProperty(name="Translation", default=5.0, min=0.0, max=30.0,
-                                           description="Smoothing of the root translation (sigma, frames)")
-    use_frame_range: bpy.props.BoolProperty(name="Frame range", default=False,
-                                            description="Convert only part of the video")
-    frame_first: bpy.props.IntProperty(name="First", default=0, min=0)
-    frame_last: bpy.props.IntProperty(name="Last", default=100, min=0)
-    create_camera: bpy.props.BoolProperty(name="Create camera", default=True,
-                                          description="Add the video camera with the video as background")
-    pose_correctives: bpy.props.BoolProperty(
-        name="Pose correctives", default=False,
-        description="Add SMPL-X's pose-corrective shape keys, keyed per frame (exact, but slow to play and export)")
-
-
-class SMPLXVideoState(bpy.types.PropertyGroup):
-    """Progress of the running conversion (on the window manager: not saved in .blend files)."""
-
-    running: bpy.props.BoolProperty(default=False)
-    cancel_requested: bpy.props.BoolProperty(default=False)
-    progress: bpy.props.FloatProperty(min=0.0, max=1.0, subtype="FACTOR")
-    status: bpy.props.StringProperty(default="")
-
-
-def register_properties() -> None:
-    bpy.types.Scene.smplx_video = bpy.props.PointerProperty(type=SMPLXVideoSettings)
-    bpy.types.WindowManager.smplx_video_state = bpy.props.PointerProperty(type=SMPLXVideoState)
-
-
-def unregister_properties() -> None:
-    del bpy.types.WindowManager.smplx_video_state
-    del bpy.types.Scene.smplx_video
-
-
-def cancel_running_jobs() -> None:
-    """Kill every running child process (add-on disabled or Blender quitting)."""
-    for job in list(_RUNNING.values()):
+def cancel_running_jobs(reason: str = "") -> list:
+    """Kill every running child process and delete its temporary files; returns the kinds that were running."""
+    stopped = []
+    for kind, (job, tmpdir) in list(_RUNNING.items()):
         job.cancel()
+        if tmpdir:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+        stopped.append(kind)
+        if reason:
+            print(f"SMPL-X: {kind.replace('_', ' ')} cancelled: {reason}", flush=True)
     _RUNNING.clear()
+    return stopped
+
+
+_CANCELLED_BY_LOAD: list = []
+
+
+@persistent
+def _on_load_pre(*_args) -> None:
+    """File › New / Open during a conversion: the scene it was for goes away, so stop it (no orphan process)."""
+    _CANCELLED_BY_LOAD[:] = cancel_running_jobs("another file is being loaded")
+
+
+@persistent
+def _on_load_post(*_args) -> None:
+    """Say in the new file's window that the conversion was cancelled (the old window's report is gone)."""
+    if not _CANCELLED_BY_LOAD:
+        return
+    kinds = ", ".join(k.replace("_", " ") for k in _CANCELLED_BY_LOAD)
+    _CANCELLED_BY_LOAD.clear()
+    state = getattr(bpy.context.window_manager, "smplx_video_state", None)
+    if state is not None:
+        state.running, state.progress, state.status = False, 0.0, ""
+    if not bpy.app.background:
+        bpy.app.timers.register(lambda: _notify(f"SMPL-X: {kinds} cancelled because another file was loaded"),
+                                first_interval=0.1)
+
+
+def _notify(message: str) -> None:
+    try:
+        bpy.ops.smplx_video.notify(message=message)
+    except RuntimeError:  # no window to report in
+        print(message)
+
+
+def register_handlers() -> None:
+    """load_pre / load_post for File › New and Open, atexit for quitting Blender."""
+    bpy.app.handlers.load_pre.append(_on_load_pre)
+    bpy.app.handlers.load_post.append(_on_load_post)
+    atexit.register(cancel_running_jobs)
+
+
+def unregister_handlers() -> None:
+    for handlers, func in ((bpy.app.handlers.load_pre, _on_load_pre), (bpy.app.handlers.load_post, _on_load_post)):
+        if func in handlers:
+            handlers.remove(func)
+    atexit.unregister(cancel_running_jobs)
 
 
 # ---------------------------------------------------------------------------------------------- plain options
@@ -99,24 +101,9 @@ def _model_dir(context) -> str:
 
 def _import_options(settings, video: str | None) -> dict:
     """ImportOptions keywords from the panel settings."""
-    return {"people": settings.people, "create_camera": settings.create_camera, "video": video,
-            "pose_correctives": settings.pose_correctives, "name": "SMPLX"}
-
-
-def _convert_job(context, settings, output: str) -> worker.ConvertJob:
-    """A ConvertJob from the panel settings and the preferences."""
-    prefs = addon_preferences(context)
-    device = settings.device
-    if device == "PREFS":
-        device = prefs.default_device if prefs is not None else "AUTO"
-    return worker.ConvertJob(
-        video=bpy.path.abspath(settings.video), output=output,
-        python=bpy.path.abspath(prefs.python_path) if prefs is not None and prefs.python_path else "",
-        core_parent=os.path.dirname(os.path.dirname(core.__file__)), model_dir=_model_dir(context),
-        variant=settings.model_size, device=device.lower(), people=settings.people, detector=settings.detector,
-        start=settings.frame_first if settings.use_frame_range else 0,
-        end=settings.frame_last if settings.use_frame_range else None,
-        smoothing={part: getattr(settings, f"smooth_{part}") for part in worker.SMOOTH_PARTS})
+    return {"people": settings.people if settings.people in ("all", "largest") else "all",
+            "create_camera": settings.create_camera, "video": video, "pose_correctives": settings.pose_correctives,
+            "name": "SMPLX", "timeline": settings.timeline}
 
 
 def _set_state(context, progress: float | None = None, status: str | None = None) -> None:
@@ -154,19 +141,23 @@ class SMPLX_OT_import_video(bpy.types.Operator):
 
     def _start(self, context) -> worker.ConvertWorker:
         settings = context.scene.smplx_video
+        self._model_dir = _model_dir(context)
+        options = properties.convert_options(settings, self._model_dir)
+        options.validate()
+        python = conversion_python(addon_preferences(context))
         self._tmpdir = tempfile.mkdtemp(prefix="smplx-video-")
         try:
-            job = _convert_job(context, settings, os.path.join(self._tmpdir, "clip.npz"))
-            self._worker = worker.ConvertWorker.for_job(job)
+            self._worker = worker.ConvertWorker.for_conversion(
+                python, os.path.dirname(os.path.dirname(core.__file__)), bpy.path.abspath(settings.video),
+                os.path.join(self._tmpdir, "clip.npz"), options)
         except BaseException:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             raise
-        self._model_dir = job.model_dir
-        _RUNNING["import_video"] = self._worker
+        _RUNNING["import_video"] = (self._worker, self._tmpdir)
         state = context.window_manager.smplx_video_state
         state.running, state.cancel_requested = True, False
         context.window_manager.progress_begin(0, 100)
-        _set_state(context, 0.0, "starting")
+        _set_state(context, 0.0, "Starting the conversion — 0 %")
         return self._worker
 
     def _finish(self, context) -> set:
@@ -174,6 +165,8 @@ class SMPLX_OT_import_video(bpy.types.Operator):
         state = self._worker.state
         try:
             if state == "done":
+                _set_state(context, worker.STAGE_SPANS["import"][0],
+                           f"{worker.STAGE_NAMES['import']} — {round(100 * worker.STAGE_SPANS['import'][0])} %")
                 settings = context.scene.smplx_video
                 video = bpy.path.abspath(settings.video)
                 arms = importer.import_clip(context, os.path.join(self._tmpdir, "clip.npz"), self._model_dir,
@@ -194,7 +187,10 @@ class SMPLX_OT_import_video(bpy.types.Operator):
     def _cleanup(self, context) -> None:
         _RUNNING.pop("import_video", None)
         if self._timer is not None:
-            context.window_manager.event_timer_remove(self._timer)
+            try:
+                context.window_manager.event_timer_remove(self._timer)
+            except (ReferenceError, ValueError):  # the window went away with the old file
+                pass
             self._timer = None
         context.window_manager.progress_end()
         context.window_manager.smplx_video_state.running = False
@@ -220,7 +216,7 @@ class SMPLX_OT_import_video(bpy.types.Operator):
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
         for report in self._worker.poll():
-            _set_state(context, report.fraction, report.text())
+            _set_state(context, report.overall, report.overall_text())
         if self._worker.state != "running":
             return self._finish(context)
         return {"RUNNING_MODAL"}
@@ -232,9 +228,15 @@ class SMPLX_OT_import_video(bpy.types.Operator):
         except EXPECTED_ERRORS as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        child.wait(callback=lambda p: _set_state(context, p.fraction, p.text()),
-                 should_cancel=lambda: context.window_manager.smplx_video_state.cancel_requested)
+        child.wait(callback=lambda p: _set_state(context, p.overall, p.overall_text()),
+                   should_cancel=lambda: context.window_manager.smplx_video_state.cancel_requested)
         return self._finish(context)
+
+    def cancel(self, context):
+        """Blender ends the modal operator (File › New / Open, window closed): stop the child, remove its files."""
+        if self._worker is not None and self._worker.state == "running":
+            self._worker.cancel()
+        self._cleanup(context)
 
 
 class SMPLX_OT_cancel(bpy.types.Operator):
@@ -285,8 +287,7 @@ class SMPLX_OT_export(bpy.types.Operator, ExportHelper):
         ("UNREAL", "Unreal", "X forward, Z up, centimetre units")])
 
     def check(self, context):
-        ext = {"FBX": ".fbx", "GLB": ".glb", "BVH": ".bvh"}[self.file_format]
-        self.filename_ext = ext
+        self.filename_ext = export.EXTENSIONS[self.file_format]
         return super().check(context)
 
     def execute(self, context):
@@ -295,7 +296,7 @@ class SMPLX_OT_export(bpy.types.Operator, ExportHelper):
             rigs = [o for o in context.scene.objects if o.type == "ARMATURE" and "smplx_track_id" in o]
         try:
             written = export.export_rigs(context, rigs, self.filepath, fmt=self.file_format, preset=self.preset)
-        except EXPECTED_ERRORS as exc:
+        except (*EXPECTED_ERRORS, export.ExportError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         self.report({"INFO"}, "wrote " + ", ".join(written))
@@ -303,7 +304,8 @@ class SMPLX_OT_export(bpy.types.Operator, ExportHelper):
 
 
 class SMPLX_OT_install_dependencies(bpy.types.Operator):
-    """Create a Python environment with torch and the conversion's dependencies (downloads about 1-3 GB)"""
+    """Create a Python environment with torch and the conversion's other dependencies (the preferences say the
+    download size). Runs in the background with progress; Esc or the cancel button stops it"""
 
     bl_idname = "smplx_video.install_dependencies"
     bl_label = "Install dependencies"
@@ -312,47 +314,144 @@ class SMPLX_OT_install_dependencies(bpy.types.Operator):
     _steps = None
     _env_dir = ""
 
-    def invoke(self, context, event):
-        if not bpy.app.online_access:
-            self.report({"ERROR"}, "Blender is in offline mode: allow online access (Preferences > System) to "
-                                   "download the dependencies, or set a Python with torch by hand")
-            return {"CANCELLED"}
+    def _start(self, context) -> worker.CommandSequence:
+        if not getattr(bpy.app, "online_access", True):
+            raise ValueError("Blender is in offline mode: allow online access (Preferences > System) to download "
+                             "the dependencies, or tick 'Use an existing Python'")
         prefs = addon_preferences(context)
-        self._env_dir = bpy.path.abspath(prefs.env_dir) if prefs.env_dir else default_env_dir()
+        python = deps.base_python()
+        problem = deps.venv_problem(python)
+        if problem:
+            raise ValueError(problem)
+        self._env_dir = env_dir(prefs)
         os.makedirs(os.path.dirname(self._env_dir), exist_ok=True)
-        self._steps = worker.CommandSequence(install_commands(self._env_dir))
-        _RUNNING["install"] = self._steps
-        prefs.installing, prefs.install_progress, prefs.install_status = True, 0.0, self._steps.status
+        flavour = {"CPU": "cpu", "PYPI": deps.torch_flavour(cuda=True)}.get(prefs.torch_build if prefs else "AUTO")
+        self._steps = worker.CommandSequence(deps.install_commands(self._env_dir, python, flavour))
+        _RUNNING["install"] = (self._steps, "")
+        if prefs is not None:
+            prefs.installing, prefs.install_progress, prefs.install_status = True, 0.0, self._steps.status
+        return self._steps
+
+    def _finish(self, context) -> set:
+        _RUNNING.pop("install", None)
+        prefs = addon_preferences(context)
+        state = self._steps.state
+        if prefs is not None:
+            prefs.installing = False
+        if state == "done":
+            if prefs is not None:
+                prefs.python_path = ""  # conversion_python() now finds the new environment
+                prefs.install_status = f"installed into {self._env_dir}"
+            self.report({"INFO"}, f"dependencies installed into {self._env_dir}")
+            return {"FINISHED"}
+        message = "cancelled" if state == "cancelled" else f"failed: {self._steps.error}"
+        if prefs is not None:
+            prefs.install_status = message
+        self.report({"WARNING" if state == "cancelled" else "ERROR"}, f"Install dependencies {message}")
+        return {"CANCELLED"}
+
+    def _update(self, context) -> None:
+        prefs = addon_preferences(context)
+        if prefs is not None:
+            prefs.install_progress, prefs.install_status = self._steps.fraction, self._steps.status
+            for window in context.window_manager.windows:
+                for area in window.screen.areas:
+                    area.tag_redraw()
+
+    def execute(self, context):
+        """Synchronous (scripts, background mode): progress goes to stdout."""
+        try:
+            steps = self._start(context)
+        except EXPECTED_ERRORS as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        last = ""
+        while steps.poll() == "running":
+            if steps.status != last:
+                last = steps.status
+                print(f"  [{round(100 * steps.fraction):3d} %] {last}", flush=True)
+            time.sleep(0.2)
+        return self._finish(context)
+
+    def invoke(self, context, event):
+        try:
+            self._start(context)
+        except EXPECTED_ERRORS as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
         self._timer = context.window_manager.event_timer_add(0.5, window=context.window)
         context.window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
-        if event.type != "TIMER":
+        if event.type == "ESC":
+            self._steps.cancel()
+        elif event.type != "TIMER":
             return {"PASS_THROUGH"}
-        prefs = addon_preferences(context)
         state = self._steps.poll()
-        prefs.install_progress, prefs.install_status = self._steps.fraction, self._steps.status
+        self._update(context)
         if state == "running":
             return {"RUNNING_MODAL"}
         context.window_manager.event_timer_remove(self._timer)
+        return self._finish(context)
+
+    def cancel(self, context):
+        """Blender ends the operator (another file loaded, Blender quitting): stop pip."""
+        if self._steps is not None:
+            self._steps.cancel()
         _RUNNING.pop("install", None)
-        prefs.installing = False
-        if state == "done":
-            prefs.python_path = venv_python(self._env_dir)
-            prefs.install_status = f"installed into {self._env_dir}"
-            return {"FINISHED"}
-        prefs.install_status = f"failed: {self._steps.error}"
-        self.report({"ERROR"}, f"installing dependencies failed: {self._steps.error}")
-        return {"CANCELLED"}
+
+
+class SMPLX_OT_cancel_install(bpy.types.Operator):
+    """Stop installing the dependencies"""
+
+    bl_idname = "smplx_video.cancel_install"
+    bl_label = "Cancel install"
+
+    def execute(self, context):
+        running = _RUNNING.get("install")
+        if running is not None:
+            running[0].cancel()
+        return {"FINISHED"}
+
+
+class SMPLX_OT_check_python(bpy.types.Operator):
+    """Check that the chosen Python has torch and the other conversion dependencies"""
+
+    bl_idname = "smplx_video.check_python"
+    bl_label = "Check Python"
+
+    def execute(self, context):
+        prefs = addon_preferences(context)
+        if prefs is None:
+            self.report({"ERROR"}, "the add-on is not enabled")
+            return {"CANCELLED"}
+        prefs.python_ok, prefs.python_status = deps.check_python(bpy.path.abspath(prefs.python_path))
+        self.report({"INFO"} if prefs.python_ok else {"ERROR"}, prefs.python_status)
+        return {"FINISHED"} if prefs.python_ok else {"CANCELLED"}
+
+
+class SMPLX_OT_notify(bpy.types.Operator):
+    """Show a message in the status bar and the Info editor"""
+
+    bl_idname = "smplx_video.notify"
+    bl_label = "SMPL-X message"
+    bl_options = {"INTERNAL"}
+
+    message: bpy.props.StringProperty()
+
+    def execute(self, context):
+        self.report({"WARNING"}, self.message)
+        return {"FINISHED"}
 
 
 classes = (
-    SMPLXVideoSettings,
-    SMPLXVideoState,
     SMPLX_OT_import_video,
     SMPLX_OT_cancel,
     SMPLX_OT_import_clip,
     SMPLX_OT_export,
     SMPLX_OT_install_dependencies,
+    SMPLX_OT_cancel_install,
+    SMPLX_OT_check_python,
+    SMPLX_OT_notify,
 )

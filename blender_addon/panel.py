@@ -1,8 +1,12 @@
-"""The "SMPL-X" sidebar tab of the 3D View: only drawing (one small function per section), no logic."""
+"""The "SMPL-X" sidebar tab of the 3D View: only drawing (one small function per section), no logic. The rows come
+from core.options through properties.py; every row is labelled (property split)."""
 
 from __future__ import annotations
 
 import bpy
+
+from . import properties
+from .preferences import addon_preferences, conversion_python
 
 
 class SMPLX_PT_import_video(bpy.types.Panel):
@@ -16,12 +20,40 @@ class SMPLX_PT_import_video(bpy.types.Panel):
 
     def draw(self, context):
         layout = self.layout
+        layout.use_property_split = True
+        layout.use_property_decorate = False
         settings = context.scene.smplx_video
         state = context.window_manager.smplx_video_state
-        _draw_input(layout, settings)
-        _draw_smoothing(layout, settings)
-        _draw_output(layout, settings)
-        _draw_run(layout, state)
+        ready = _draw_setup(layout, context)
+        col = layout.column()
+        col.enabled = not state.running  # settings are locked while a conversion runs
+        col.prop(settings, "video")
+        for group, title in properties.GROUPS:
+            _draw_group(col, settings, group, title)
+        _draw_output(col, settings)
+        _draw_run(layout, state, ready)
+
+
+class SMPLX_PT_import_advanced(bpy.types.Panel):
+    """Advanced conversion settings (folded)"""
+
+    bl_label = "Advanced"
+    bl_idname = "SMPLX_PT_import_advanced"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "SMPL-X"
+    bl_parent_id = "SMPLX_PT_import_video"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        layout = self.layout
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+        layout.enabled = not context.window_manager.smplx_video_state.running
+        settings = context.scene.smplx_video
+        for opt in properties.OPTIONS:
+            if opt.advanced:
+                properties.draw_option(layout, settings, opt)
 
 
 class SMPLX_PT_export(bpy.types.Panel):
@@ -40,41 +72,52 @@ class SMPLX_PT_export(bpy.types.Panel):
         layout.operator("smplx_video.export", icon="EXPORT")
 
 
-def _draw_input(layout, settings) -> None:
-    layout.prop(settings, "video")
-    row = layout.row(align=True)
-    row.prop(settings, "model_size", expand=True)
-    layout.prop(settings, "device")
-    layout.prop(settings, "detector")
-    row = layout.row(align=True)
-    row.prop(settings, "people", expand=True)
-    layout.prop(settings, "use_frame_range")
-    if settings.use_frame_range:
-        row = layout.row(align=True)
-        row.prop(settings, "frame_first")
-        row.prop(settings, "frame_last")
-
-
-def _draw_smoothing(layout, settings) -> None:
+def _draw_setup(layout, context) -> bool:
+    """What is missing before a conversion can run, each with the button that fixes it; True when nothing is."""
+    prefs = addon_preferences(context)
+    missing_python = not conversion_python(prefs)
+    missing_models = prefs is None or not prefs.model_dir
+    if not (missing_python or missing_models):
+        return True
     box = layout.box()
-    box.label(text="Smoothing (frames)")
-    col = box.column(align=True)
-    for part in ("root", "body", "hands", "face", "transl"):
-        col.prop(settings, f"smooth_{part}")
+    if missing_python:
+        box.label(text="No Python with torch for the conversion yet", icon="ERROR")
+        row = box.row(align=True)
+        row.operator("smplx_video.install_dependencies", icon="IMPORT")
+        row.operator("preferences.addon_show", text="", icon="PREFERENCES").module = __package__
+    if missing_models:
+        box.label(text="The model folder is not set", icon="ERROR")
+        box.operator("preferences.addon_show", text="Set model folder", icon="PREFERENCES").module = __package__
+    return False
+
+
+def _draw_group(layout, settings, group: str, title: str) -> None:
+    col = layout.column()
+    col.separator()
+    col.label(text=title)
+    for opt in properties.OPTIONS:
+        if opt.group == group and not opt.advanced:
+            properties.draw_option(col, settings, opt)
 
 
 def _draw_output(layout, settings) -> None:
-    layout.prop(settings, "create_camera")
-    layout.prop(settings, "pose_correctives")
+    col = layout.column()
+    col.separator()
+    col.label(text="Scene")
+    col.prop(settings, "timeline")
+    col.prop(settings, "create_camera")
+    col.prop(settings, "pose_correctives")
 
 
-def _draw_run(layout, state) -> None:
+def _draw_run(layout, state, ready: bool) -> None:
     if state.running:
-        layout.progress(factor=state.progress, type="BAR", text=state.status or "converting")
-        layout.operator("smplx_video.cancel", icon="CANCEL")
-    else:
-        layout.operator("smplx_video.import_video", icon="FILE_MOVIE")
+        row = layout.row(align=True)
+        row.progress(factor=state.progress, type="BAR", text=state.status or "converting")
+        row.operator("smplx_video.cancel", text="", icon="CANCEL")
+        return
+    row = layout.row()
+    row.enabled = ready
+    row.operator("smplx_video.import_video", icon="FILE_MOVIE")
 
 
-classes = (SMPLX_PT_import_video, SMPLX_PT_export)
-
+classes = (SMPLX_PT_import_video, SMPLX_PT_import_advanced, SMPLX_PT_export)

@@ -1,24 +1,19 @@
-"""Add-on preferences: the model directory (with a status line per expected file), the Python environment that runs
-the conversion ("Install dependencies" creates one), and the default device."""
+"""Add-on preferences: the Python that runs the conversion ("Install dependencies" makes one, or "Use an existing
+Python" with a status line), the model directory (a one-line summary, the per-file checklist folded) and where the
+environment goes. Install dependencies comes first, so it is never below the fold."""
 
 from __future__ import annotations
 
 import os
-import sys
 
 import bpy
 
-from . import core_module
+from . import core_module, deps
 
-# What the conversion's Python needs (the add-on itself only needs Blender's numpy). numpy<2 keeps the environment
-# compatible with the wheels the project is tested with (opencv-python-headless ≤ 4.11 needs numpy 1.x).
-DEPENDENCIES = ("torch", "torchvision", "numpy<2", "scipy", "smplx", "opencv-python-headless<4.12", "av", "tqdm")
-
-DEVICE_ITEMS = [
-    ("AUTO", "Auto", "CUDA if available, else Apple MPS, else CPU"),
-    ("CUDA", "CUDA", "NVIDIA GPU"),
-    ("CPU", "CPU", "No GPU (slow for the larger models)"),
-    ("MPS", "MPS", "Apple Silicon GPU"),
+TORCH_BUILDS = [
+    ("AUTO", "Automatic", "CPU build when no NVIDIA GPU is found (much smaller download), else the CUDA build"),
+    ("CPU", "CPU", "PyTorch's CPU build (from its CPU package index)"),
+    ("PYPI", "PyPI default", "torch as PyPI ships it for this system (CUDA on Linux/Windows)"),
 ]
 
 
@@ -33,74 +28,113 @@ def default_env_dir() -> str:
     return os.path.join(bpy.utils.user_resource("DATAFILES"), "smplx_video", "venv")
 
 
-def venv_python(env_dir: str) -> str:
-    """The interpreter inside a virtual environment folder."""
-    if os.name == "nt":
-        return os.path.join(env_dir, "Scripts", "python.exe")
-    return os.path.join(env_dir, "bin", "python")
+def env_dir(prefs) -> str:
+    """The environment folder of `prefs` (absolute), or the default one."""
+    return bpy.path.abspath(prefs.env_dir) if prefs is not None and prefs.env_dir else default_env_dir()
 
 
-def install_commands(env_dir: str, base_python: str = sys.executable) -> list:
-    """The commands that create the environment and install DEPENDENCIES into it (run one after another)."""
-    python = venv_python(env_dir)
-    return [
-        [base_python, "-m", "venv", env_dir],
-        [python, "-m", "pip", "install", "--upgrade", "pip"],
-        [python, "-m", "pip", "install", "--progress-bar", "off", *DEPENDENCIES],
-    ]
+def conversion_python(prefs) -> str:
+    """The interpreter that runs conversions: the chosen one, else the environment Install dependencies made."""
+    if prefs is not None and prefs.python_path:
+        return bpy.path.abspath(prefs.python_path)
+    made = deps.venv_python(env_dir(prefs))
+    return made if os.path.isfile(made) else ""
+
+
+def model_summary(model_dir: str) -> tuple[bool, str]:
+    """(usable, one line): whether a body model and some checkpoint are present, e.g.
+    "SMPL-X body ✓ · checkpoints: S32 · detectors: none (use Static camera)"."""
+    rows = core_module("body").model_dir_status(model_dir)
+    present = {rel for rel, ok, _ in rows if ok}
+    body = "smplx/SMPLX_NEUTRAL.npz" in present
+    sizes = [rel.split("_")[2].split(".")[0].upper() for rel, _, _ in rows
+             if rel.startswith("smpler_x_") and rel in present]
+    detectors = [rel for rel, _, _ in rows if rel.endswith(".pth") and not rel.startswith("smpler") and rel in present]
+    line = (f"SMPL-X body {'found' if body else 'MISSING'} · checkpoints: {', '.join(sizes) or 'none'} · "
+            f"detector weights: {len(detectors) or 'none (Static camera still works)'}")
+    return body, line
 
 
 class SMPLXVideoPreferences(bpy.types.AddonPreferences):
-    """Model files, conversion environment and defaults."""
+    """Conversion environment, model files and where the environment goes."""
 
     bl_idname = __package__
 
     model_dir: bpy.props.StringProperty(
         name="Model directory", subtype="DIR_PATH",
         description="Folder with smplx/SMPLX_*.npz, the SMPLer-X checkpoints and the detector weights")
+    use_existing_python: bpy.props.BoolProperty(
+        name="Use an existing Python", default=False,
+        description="Run conversions with a Python that already has torch and the other dependencies "
+                    "(e.g. the project's .venv) instead of installing them")
     python_path: bpy.props.StringProperty(
         name="Python", subtype="FILE_PATH",
-        description="Python interpreter with torch that runs the conversion (set by 'Install dependencies')")
+        description="Python interpreter with torch that runs the conversion")
+    python_status: bpy.props.StringProperty(name="Python status", default="")
+    python_ok: bpy.props.BoolProperty(name="Python usable", default=False)
     env_dir: bpy.props.StringProperty(
         name="Environment folder", subtype="DIR_PATH",
         description="Where 'Install dependencies' creates the virtual environment (empty: Blender's user data)")
-    default_device: bpy.props.EnumProperty(name="Default device", items=DEVICE_ITEMS, default="AUTO")
+    torch_build: bpy.props.EnumProperty(name="torch build", items=TORCH_BUILDS, default="AUTO")
+    show_model_files: bpy.props.BoolProperty(name="Show every model file", default=False)
     install_status: bpy.props.StringProperty(name="Install status", default="")
     install_progress: bpy.props.FloatProperty(name="Install progress", min=0.0, max=1.0, subtype="FACTOR")
     installing: bpy.props.BoolProperty(name="Installing", default=False)
 
     def draw(self, context):
-        layout = self.layout
-        _draw_models(layout, self)
-        _draw_environment(layout, self)
-        layout.prop(self, "default_device")
+        _draw_environment(self.layout, self)
+        _draw_models(self.layout, self)
+
+
+def _draw_environment(layout, prefs) -> None:
+    box = layout.box()
+    box.label(text="Python for the conversion", icon="CONSOLE")
+    box.prop(prefs, "use_existing_python")
+    if prefs.use_existing_python:
+        row = box.row(align=True)
+        row.prop(prefs, "python_path", text="")
+        row.operator("smplx_video.check_python", text="Check", icon="FILE_REFRESH")
+        if prefs.python_status:
+            box.label(text=prefs.python_status, icon="CHECKMARK" if prefs.python_ok else "ERROR")
+        return
+    flavour = _flavour(prefs)
+    col = box.column()
+    col.enabled = not prefs.installing
+    col.prop(prefs, "torch_build")
+    col.prop(prefs, "env_dir")
+    if prefs.installing:
+        row = box.row(align=True)
+        row.progress(factor=prefs.install_progress, text=prefs.install_status or "installing")
+        row.operator("smplx_video.cancel_install", text="", icon="CANCEL")
+        return
+    python = conversion_python(prefs)
+    box.operator("smplx_video.install_dependencies", icon="IMPORT",
+                 text="Reinstall dependencies" if python else "Install dependencies")
+    box.label(text=f"Downloads {deps.download_text(flavour)}", icon="INFO")
+    if prefs.install_status:
+        box.label(text=prefs.install_status, icon="ERROR" if prefs.install_status.startswith("failed") else "CHECKMARK")
+    elif python:
+        box.label(text=f"Using {python}", icon="CHECKMARK")
+
+
+def _flavour(prefs) -> str:
+    return {"CPU": "cpu", "PYPI": deps.torch_flavour(cuda=True)}.get(prefs.torch_build) or deps.torch_flavour()
 
 
 def _draw_models(layout, prefs) -> None:
     box = layout.box()
     box.prop(prefs, "model_dir")
     if not prefs.model_dir:
-        box.label(text="Choose the folder holding the SMPL-X and SMPLer-X files", icon="INFO")
+        box.label(text="Choose the folder holding the SMPL-X and SMPLer-X files (see README)", icon="ERROR")
         return
-    for rel, present, how in core_module("body").model_dir_status(bpy.path.abspath(prefs.model_dir)):
-        row = box.row()
-        row.label(text=rel, icon="CHECKMARK" if present else "ERROR")
-        if not present:
-            row.label(text=how)
-
-
-def _draw_environment(layout, prefs) -> None:
-    box = layout.box()
-    box.prop(prefs, "python_path")
-    box.prop(prefs, "env_dir")
-    row = box.row()
-    row.enabled = not prefs.installing
-    row.operator("smplx_video.install_dependencies", icon="CONSOLE")
-    if prefs.installing or prefs.install_status:
-        if prefs.installing:
-            box.progress(factor=prefs.install_progress, text=prefs.install_status)
-        else:
-            box.label(text=prefs.install_status)
+    folder = bpy.path.abspath(prefs.model_dir)
+    usable, line = model_summary(folder)
+    box.label(text=line, icon="CHECKMARK" if usable else "ERROR")
+    box.prop(prefs, "show_model_files", icon="TRIA_DOWN" if prefs.show_model_files else "TRIA_RIGHT", emboss=False)
+    if prefs.show_model_files:
+        col = box.column(align=True)
+        for rel, present, how in core_module("body").model_dir_status(folder):
+            col.label(text=rel if present else f"{rel}: {how}", icon="CHECKMARK" if present else "BLANK1")
 
 
 classes = (SMPLXVideoPreferences,)

@@ -8,6 +8,8 @@ them, so the GUI's timer, the synchronous operator path, batch mode and the test
 
 from __future__ import annotations
 
+import collections
+import importlib
 import json
 import os
 import queue
@@ -15,73 +17,52 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-SMOOTH_PARTS = ("root", "body", "hands", "face", "transl")
+from . import core
 
+# Where each stage of one video import lies on the overall 0-100 % bar (fractions of the whole; "import" is the
+# Blender side). Loading comes first and is short; detection and regression are the long ones.
+STAGE_SPANS = {"load": (0.0, 0.08), "detect": (0.08, 0.45), "regress": (0.45, 0.90), "smooth": (0.90, 0.93),
+               "import": (0.93, 1.0)}
+STAGE_NAMES = {"load": "Loading the network", "detect": "Detecting people", "regress": "Estimating poses",
+               "smooth": "Smoothing", "import": "Building the rigs"}
 
-@dataclass(frozen=True)
-class ConvertJob:
-    """Plain options of one conversion (the operator and batch mode fill it from their settings).
-
-    Attributes:
-        video: input video file (or folder of frames).
-        output: MotionClip .npz to write.
-        python: interpreter with torch + the core dependencies.
-        core_parent: folder holding the `core` package the child runs (the add-on's bundled copy or the checkout).
-        model_dir: SMPL-X / SMPLer-X model directory (None: the child's $SMPLX_VIDEO_MODELS).
-        variant: "s32", "b32", "l32" or "h32".
-        device: "auto", "cpu", "cuda" or "mps".
-        people: "all" or "largest".
-        detector: "torchvision", "mmdet" or "static-camera".
-        start: first video frame (0-based); end: last frame, inclusive (None: to the end).
-        smoothing: {part: Gaussian sigma in frames} overrides for SMOOTH_PARTS (0 = off).
-    """
-
-    video: str
-    output: str
-    python: str
-    core_parent: str
-    model_dir: str | None = None
-    variant: str = "s32"
-    device: str = "auto"
-    people: str = "all"
-    detector: str = "torchvision"
-    start: int = 0
-    end: int | None = None
-    smoothing: dict = field(default_factory=dict)
+# pip lines that never say what went wrong (pip prints them around every failure)
+_NOISE = ("hint:", "note:", "[notice]", "╰─>", "│", "see above", "subprocess-exited-with-error",
+          "metadata-generation-failed", "this error originates from a subprocess", "encountered error while",
+          "did not run successfully", "exit code:")
 
 
-def convert_command(job: ConvertJob) -> list:
-    """The child's argv for `job` (`--end` of the CLI is exclusive, the job's is inclusive)."""
-    cmd = [job.python, "-m", "core", "convert", os.fspath(job.video), "-o", os.fspath(job.output),
-           "--progress-json", "--variant", job.variant, "--device", job.device, "--people", job.people,
-           "--detector", job.detector, "--start", str(int(job.start))]
-    if job.model_dir:
-        cmd += ["--model-dir", os.fspath(job.model_dir)]
-    if job.end is not None:
-        cmd += ["--end", str(int(job.end) + 1)]
-    for part, sigma in sorted(job.smoothing.items()):
-        if part not in SMOOTH_PARTS:
-            raise ValueError(f"unknown smoothing part {part!r}; expected one of {SMOOTH_PARTS}")
-        cmd += [f"--smooth-{part}", f"{float(sigma):g}"]
-    return cmd
+def convert_command(python: str, video: str, output: str, options) -> list:
+    """The child's argv: `<python> -m core convert VIDEO -o OUTPUT --progress-json` + the options' flags."""
+    options_module = importlib.import_module(f"{core.__name__}.options")
+    return [python, "-m", "core", "convert", os.fspath(video), "-o", os.fspath(output), "--progress-json",
+            *options_module.to_argv(options)]
 
 
-def check_job(job: ConvertJob) -> None:
-    """Raise FileNotFoundError / ValueError for a job that cannot start (before any process is spawned)."""
-    if not os.path.exists(job.video):
-        raise FileNotFoundError(f"video {job.video!r} not found")
-    if not job.python or not os.path.isfile(job.python):
+def check_start(python: str, core_parent: str, video: str) -> None:
+    """Raise FileNotFoundError for a conversion that cannot start (before any process is spawned)."""
+    if not os.path.exists(video):
+        raise FileNotFoundError(f"video {video!r} not found")
+    if not python or not os.path.isfile(python):
         raise FileNotFoundError(
-            f"Python for the conversion not found: {job.python!r}. Set it in the add-on preferences (a Python with "
-            "torch, e.g. the environment made by 'Install dependencies')")
-    if not os.path.isfile(os.path.join(job.core_parent, "core", "__main__.py")):
-        raise FileNotFoundError(f"the core package was not found in {job.core_parent!r} (core/__main__.py)")
-    if job.variant not in ("s32", "b32", "l32", "h32"):
-        raise ValueError(f"model size {job.variant!r}: expected s32, b32, l32 or h32")
-    if job.end is not None and int(job.end) < int(job.start):
-        raise ValueError(f"frame range {job.start}..{job.end}: the last frame is before the first")
+            f"Python for the conversion not found: {python!r}. In the add-on preferences press 'Install "
+            "dependencies', or tick 'Use an existing Python' and choose one that has torch")
+    if not os.path.isfile(os.path.join(core_parent, "core", "__main__.py")):
+        raise FileNotFoundError(f"the core package was not found in {core_parent!r} (core/__main__.py)")
+
+
+def meaningful_lines(lines: list, n: int = 3) -> list:
+    """The last `n` lines that say what failed: error lines first, else the last lines that are not pip's
+    boilerplate ("hint: See above for details", "note: This error originates…")."""
+    def useful(line: str) -> bool:
+        low = line.strip().lower().lstrip("×").strip()
+        return bool(low) and not any(low.startswith(x) or x in low for x in _NOISE)
+
+    kept = [ln.strip() for ln in lines if useful(ln)]
+    errors = [ln for ln in kept if ln.lower().startswith(("error", "×")) or "error:" in ln.lower()]
+    return (errors or kept)[-n:]
 
 
 @dataclass(frozen=True)
@@ -102,6 +83,19 @@ class Progress:
         """Short status text, e.g. "regress 120/300 (S32 on cuda)"."""
         head = f"{self.stage} {self.done}/{self.total}" if self.total > 0 else self.stage
         return f"{head} ({self.message})" if self.message else head
+
+    @property
+    def overall(self) -> float:
+        """Position on the whole import's 0-1 bar (STAGE_SPANS); unknown stages keep the bar where load starts."""
+        lo, hi = STAGE_SPANS.get(self.stage, (0.0, 0.0))
+        return lo + (hi - lo) * self.fraction
+
+    def overall_text(self) -> str:
+        """"Estimating poses — 63 % (120/300)": the stage's name and the overall percentage."""
+        name = STAGE_NAMES.get(self.stage, self.stage.capitalize())
+        detail = f"{self.done}/{self.total}" if self.total > 0 and self.stage in ("detect", "regress") else \
+            self.message
+        return f"{name} — {round(100 * self.overall)} %" + (f" ({detail})" if detail else "")
 
 
 def parse_progress(line: str) -> Progress | None:
@@ -135,6 +129,7 @@ class ConvertWorker:
         self.error = ""
         self.progress: Progress | None = None
         self.last_output = ""  # last plain (non-JSON) stdout line, e.g. pip's progress
+        self.output_tail: collections.deque = collections.deque(maxlen=300)  # plain lines of both streams
         self._lines: queue.Queue = queue.Queue()
         self._stderr: list = []
         popen_kwargs = {"start_new_session": True} if os.name == "posix" else {
@@ -150,13 +145,15 @@ class ConvertWorker:
             thread.start()
 
     @classmethod
-    def for_job(cls, job: ConvertJob) -> "ConvertWorker":
-        """Start the conversion child for `job` (checked first), with `core` importable from `job.core_parent`."""
-        check_job(job)
+    def for_conversion(cls, python: str, core_parent: str, video: str, output: str, options) -> "ConvertWorker":
+        """Start `<python> -m core convert` for `video` (checked first) with `core` importable from `core_parent`;
+        `options` is a core.options.ConvertOptions (validated here, so a bad value fails before the child)."""
+        check_start(python, core_parent, video)
+        options.validate()
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (job.core_parent, env.get("PYTHONPATH", "")) if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (core_parent, env.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"
-        return cls(convert_command(job), env=env, cwd=job.core_parent)
+        return cls(convert_command(python, video, output, options), env=env, cwd=core_parent)
 
     def _read(self, stream, kind: str) -> None:
         for line in iter(stream.readline, ""):
@@ -178,6 +175,7 @@ class ConvertWorker:
             if kind == "err":
                 if line.strip():
                     self._stderr.append(line.strip())
+                    self.output_tail.append(line.rstrip())
                 continue
             report = parse_progress(line)
             if report is not None:
@@ -185,12 +183,14 @@ class ConvertWorker:
                 new.append(report)
             elif line.strip():
                 self.last_output = line.strip()
+                self.output_tail.append(line.rstrip())
         if exit_code is not None and self.state == "running":
             if exit_code == 0:
                 self.state = "done"
             else:
                 self.state = "failed"
-                self.error = self._stderr[-1] if self._stderr else f"conversion exited with code {exit_code}"
+                lines = meaningful_lines(self._stderr, 1) or meaningful_lines(list(self.output_tail), 3)
+                self.error = " | ".join(lines) or f"{os.path.basename(self.command[0])} exited with code {exit_code}"
         return new
 
     def cancel(self) -> None:

@@ -205,7 +205,7 @@ def _sample_demo(out: Path) -> int:
     print(f"converting {assets.video.name} with the demo network ({model.cfg.name}: width {model.cfg.embed_dim}, "
           f"depth {model.cfg.depth}) and the static-camera detector on the CPU")
     t = time.perf_counter()
-    opts = ConvertOptions(model_dir=model_dir, checkpoint=assets.checkpoint, variant=model.cfg.name,
+    opts = ConvertOptions(model_dir=model_dir, checkpoint=assets.checkpoint,
                           detector="static-camera", device="cpu", people="largest", focal=float(truth.focal[0]))
     result, written = _convert(assets.video, opts, out / "demo.npz", out / "demo_overlay.mp4", model=model)
     times["convert"] = time.perf_counter() - t

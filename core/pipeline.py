@@ -23,83 +23,25 @@ from typing import Any
 import numpy as np
 
 from .motion import MotionClip, MotionTrack, atomic_write
+from .options import ConvertOptions, add_arguments, options_from_args
+from .smooth import SMOOTHING_PRESETS
 
 __all__ = [
     "ConvertOptions",
+    "ConvertResult",
     "convert_video",
     "resolve_device",
     "read_image",
     "save_npz_atomic",
     "add_convert_arguments",
     "run_convert_cli",
+    "options_from_args",
     "SMOOTHING_PRESETS",
 ]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int, str], None]  # (stage, done, total, message)
-
-SMOOTHING_PRESETS: dict[str, dict[str, float]] = {
-    "off": dict(root=0.0, body=0.0, hands=0.0, face=0.0, transl=0.0),
-    "light": dict(root=1.5, body=1.5, hands=2.0, face=1.5, transl=2.5),
-    "default": dict(root=3.0, body=3.0, hands=4.0, face=3.0, transl=5.0),
-    "strong": dict(root=5.0, body=5.0, hands=6.0, face=5.0, transl=8.0),
-}
-
-
-@dataclass
-class ConvertOptions:
-    """Everything `convert_video` can be told; defaults follow the reference where it has one.
-
-    Attributes:
-        model_dir: SMPL-X + SMPLer-X + detector files (None: `core.body.default_model_dir()`).
-        checkpoint: SMPLer-X checkpoint (None: `<model_dir>/smpler_x_<variant>.pth.tar`).
-        variant: s32, b32, l32 or h32 (checked against the checkpoint).
-        detector: torchvision, mmdet or static-camera.
-        device: auto, cpu, cuda, cuda:N or mps.
-        precision: float32, bfloat16 or float16 (half precisions only on CUDA).
-        batch_size: crops per network call (halved automatically after a CUDA out-of-memory error).
-        people: "all", "largest" or a list of track ids.
-        start, end, stride: frame selection (end exclusive).
-        focal: focal length of the video camera in pixels (None: estimated from a typical field of view).
-        smoothing: preset name (off, light, default, strong); `smoothing_overrides` set single strengths.
-        det_score_thr: detections below this score are ignored (the reference keeps every box: 0.05 internal).
-        min_box: (w, h) smallest person box, pixels (the reference's 50×150).
-        max_gap, min_track: tracker settings (frames).
-        with_mesh: also keep per-frame vertices (only for the overlay).
-    """
-
-    model_dir: Path | None = None
-    checkpoint: Path | None = None
-    variant: str = "s32"
-    detector: str = "torchvision"
-    device: str = "auto"
-    precision: str = "float32"
-    batch_size: int = 16
-    people: str | list[int] = "all"
-    start: int = 0
-    end: int | None = None
-    stride: int = 1
-    focal: float | None = None
-    smoothing: str = "default"
-    smoothing_overrides: dict[str, float] = field(default_factory=dict)
-    det_score_thr: float = 0.5
-    min_box: tuple[float, float] = (50.0, 150.0)
-    max_gap: int = 10
-    min_track: int = 5
-
-    def resolved_model_dir(self) -> Path:
-        from .body.files import default_model_dir
-
-        return Path(self.model_dir) if self.model_dir else default_model_dir()
-
-    def resolved_checkpoint(self) -> Path:
-        if self.checkpoint:
-            return Path(self.checkpoint)
-        from .model.config import variant_config
-
-        return self.resolved_model_dir() / variant_config(self.variant).checkpoint_file
-
 
 @dataclass
 class ConvertResult:
@@ -163,7 +105,7 @@ def _detect_and_track(source, detector, opts: ConvertOptions, progress: Progress
             if opts.people == "largest":
                 kept = select_largest(boxes, *opts.min_box)
             else:
-                kept = select_people(boxes, opts.det_score_thr, 0.5, *opts.min_box)
+                kept = select_people(boxes, opts.score_threshold, 0.5, *opts.min_box)
             dets.append(np.asarray(kept, dtype=np.float32).reshape(-1, 5))
             indices.append(frame.index)
         batch.clear()
@@ -179,8 +121,9 @@ def _detect_and_track(source, detector, opts: ConvertOptions, progress: Progress
     tracks = track_boxes(dets, indices, max_gap=opts.max_gap, min_length=min(opts.min_track, len(dets)))
     tracks = select_tracks(tracks, opts.people)
     if not tracks:
-        raise ValueError(f"{source.path}: no person found (detector '{opts.detector}', {len(dets)} frames; "
-                         "try another detector, a lower --det-score, or check the frame range)")
+        raise ValueError(f"{source.path}: no person found (detector '{opts.detector}', score threshold "
+                         f"{opts.score_threshold:g}, {len(dets)} frames; try another detector, a lower --det-score, "
+                         "or check the frame range)")
     return tracks
 
 
@@ -358,15 +301,14 @@ def convert_video(video: str | Path, options: ConvertOptions | None = None, prog
     from .video import open_video
 
     opts = options or ConvertOptions()
+    opts.validate()
     report = progress or (lambda *a: None)
-    preset = SMOOTHING_PRESETS.get(opts.smoothing)
-    if preset is None:
-        raise ValueError(f"unknown smoothing preset {opts.smoothing!r}; expected one of {sorted(SMOOTHING_PRESETS)}")
     t0 = time.perf_counter()
     source = _TimedSource(open_video(video, start=opts.start, end=opts.end, stride=opts.stride))
     model_dir = opts.resolved_model_dir()
     model_arrays = read_model_arrays(model_dir, "neutral")  # fails early, before minutes of detection
     seconds: dict[str, float] = {}
+    report("load", 0, 1, f"loading {opts.resolved_checkpoint().name if model is None else 'the network'}")
     if model is None:
         model = _build_model(opts)
     if detector is None:
@@ -375,7 +317,7 @@ def convert_video(video: str | Path, options: ConvertOptions | None = None, prog
         # a background model samples ~50 frames spread over the whole selected range
         extra = {"every": max(1, -(-source.num_frames // 50))} if opts.detector == "static-camera" else {}
         detector = build_detector(opts.detector, model_dir, device=resolve_device(opts.device), **extra)
-    report("load", 1, 1, f"{opts.variant.upper()} on {model.encoder.pos_embed.device}")
+    report("load", 1, 1, f"{model.cfg.name.upper()} on {model.encoder.pos_embed.device}")
     seconds["load"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -388,8 +330,8 @@ def convert_video(video: str | Path, options: ConvertOptions | None = None, prog
     seconds["regress"] = time.perf_counter() - t
     t = time.perf_counter()
     raw = _to_clip(source, tracks, regressed, model_arrays, opts)
-    strengths = {**preset, **opts.smoothing_overrides}
-    clip = smooth_clip(raw, **strengths)
+    raw = raw.replace(metadata={**raw.metadata, "variant": model.cfg.name, "start": int(opts.start)})
+    clip = smooth_clip(raw, **opts.smoothing_strengths)
     seconds["smooth"] = time.perf_counter() - t
     report("smooth", 1, 1, f"{len(clip.tracks)} people")
     frames = {"detect+track": source.num_frames, "regress": sum(len(tr) for tr in raw.tracks),
@@ -410,54 +352,19 @@ def _build_model(opts: ConvertOptions):
         raise ValueError(f"precision {opts.precision} needs a CUDA device; use --precision float32 on {device}")
     # no body layer inside the network: regression never asks for meshes, and the report loads its own
     return SMPLerX.from_checkpoint(opts.resolved_checkpoint(), None, device=device,
-                                   dtype=dtypes[opts.precision], variant=opts.variant)
+                                   dtype=dtypes[opts.precision], variant=opts.requested_variant)
 
 
 # ---------------------------------------------------------------------------------------------- CLI glue
 def add_convert_arguments(p: argparse.ArgumentParser) -> None:
-    """The `convert` subcommand's arguments (kept here beside ConvertOptions)."""
+    """The `convert` subcommand's arguments: its inputs and outputs, then every setting of core.options."""
     p.add_argument("video", help="video file or folder of frames")
     p.add_argument("-o", "--output", required=True, help="output MotionClip .npz")
-    p.add_argument("--model-dir", help="model directory (default: $SMPLX_VIDEO_MODELS)")
-    p.add_argument("--checkpoint", help="SMPLer-X checkpoint (default: <model-dir>/smpler_x_<variant>.pth.tar)")
-    p.add_argument("--variant", default="s32", choices=["s32", "b32", "l32", "h32"])
-    p.add_argument("--detector", default="torchvision", choices=["torchvision", "mmdet", "static-camera"])
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16", "float16"])
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--people", default="all", help="all, largest, or comma-separated track ids")
-    p.add_argument("--start", type=int, default=0, help="first frame (0-based)")
-    p.add_argument("--end", type=int, help="frame to stop before")
-    p.add_argument("--stride", type=int, default=1)
-    p.add_argument("--focal", type=float, help="video camera focal length in pixels (default: estimated)")
-    p.add_argument("--smoothing", default="default", choices=sorted(SMOOTHING_PRESETS))
-    for part in ("root", "body", "hands", "face", "transl"):
-        p.add_argument(f"--smooth-{part}", type=float, help=f"override the {part} smoothing sigma (frames)")
-    p.add_argument("--det-score", type=float, default=0.5, help="detector score threshold")
     p.add_argument("--report", help="quality report JSON (default: OUTPUT with .report.json)")
     p.add_argument("--overlay", help="write the mesh drawn over the video to this .mp4")
     p.add_argument("--per-frame-dir", help="also write the original per-frame layout (smplx/*.npz, meta/*.json)")
     p.add_argument("--progress-json", action="store_true", help="one JSON object per line on stdout")
-
-
-def options_from_args(args: argparse.Namespace) -> ConvertOptions:
-    """argparse namespace → ConvertOptions, validating what argparse cannot."""
-    if args.batch_size < 1 or args.stride < 1:
-        raise ValueError("--batch-size and --stride must be at least 1")
-    people: str | list[int] = args.people
-    if people not in ("all", "largest"):
-        try:
-            people = [int(x) for x in people.split(",")]
-        except ValueError:
-            raise ValueError(f"--people {args.people!r}: expected all, largest or comma-separated ids") from None
-    overrides = {part: getattr(args, f"smooth_{part}") for part in ("root", "body", "hands", "face", "transl")
-                 if getattr(args, f"smooth_{part}") is not None}
-    return ConvertOptions(
-        model_dir=Path(args.model_dir) if args.model_dir else None,
-        checkpoint=Path(args.checkpoint) if args.checkpoint else None, variant=args.variant,
-        detector=args.detector, device=args.device, precision=args.precision, batch_size=args.batch_size,
-        people=people, start=args.start, end=args.end, stride=args.stride, focal=args.focal,
-        smoothing=args.smoothing, smoothing_overrides=overrides, det_score_thr=args.det_score)
+    add_arguments(p)
 
 
 def _progress_printer(as_json: bool) -> tuple[Progress, Callable[[], None]]:

@@ -44,7 +44,17 @@ import numpy as np
 
 from .motion import MotionClip, MotionTrack
 
-__all__ = ["smooth_clip", "smooth_track", "frame_weights", "robust_betas", "segments", "local_polynomial"]
+__all__ = ["smooth_clip", "smooth_track", "frame_weights", "robust_betas", "track_shape", "segments",
+           "local_polynomial", "SMOOTHING_PRESETS"]
+
+# Named strengths (Gaussian sigma in frames per part; see the module docstring); core.options offers them as the
+# `smoothing` setting and takes the add-on's per-part defaults from "default".
+SMOOTHING_PRESETS: dict[str, dict[str, float]] = {
+    "off": dict(root=0.0, body=0.0, hands=0.0, face=0.0, transl=0.0),
+    "light": dict(root=1.5, body=1.5, hands=2.0, face=1.5, transl=2.5),
+    "default": dict(root=3.0, body=3.0, hands=4.0, face=3.0, transl=5.0),
+    "strong": dict(root=5.0, body=5.0, hands=6.0, face=5.0, transl=8.0),
+}
 
 logger = logging.getLogger(__name__)
 
@@ -195,6 +205,12 @@ def robust_betas(betas: np.ndarray, weights: np.ndarray) -> np.ndarray:
     half = 0.5 * cum[-1]
     idx = (cum < half[None]).sum(axis=0)  # first index whose cumulative weight reaches half
     return sorted_betas[idx, np.arange(betas.shape[1])]
+
+
+def track_shape(track: MotionTrack, image_size: tuple[int, int]) -> np.ndarray:
+    """The track's one body shape: the confidence-weighted median of its per-frame betas (the only shape rule:
+    smoothing and the Blender import both use it, so a raw clip imports with the shape a smoothed one gets)."""
+    return robust_betas(np.asarray(track.betas, np.float64), frame_weights(track, image_size))
 
 
 def smooth_track(

@@ -21,7 +21,17 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["Track", "track_boxes", "select_tracks", "iou_matrix"]
+__all__ = ["Track", "track_boxes", "select_tracks", "iou_matrix", "summed_box_area"]
+
+
+def summed_box_area(boxes: np.ndarray) -> float:
+    """Sum of the (n, >=4) xyxy boxes' areas in px^2: how prominent a person is over the video. The one "largest
+    person" rule: the tracker's `select_tracks(..., "largest")` and the Blender import's People = Largest use it."""
+    b = np.asarray(boxes, np.float64)
+    if b.size == 0:
+        return 0.0
+    b = b.reshape(-1, b.shape[-1])
+    return float(((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])).sum())
 
 
 @dataclass
@@ -48,8 +58,7 @@ class Track:
 
     def total_area(self) -> float:
         """Sum of detected box areas in px^2 (how prominent the person is over the video)."""
-        b = self.boxes[~self.interpolated]
-        return float(((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])).sum())
+        return summed_box_area(self.boxes[~self.interpolated])
 
 
 @dataclass

@@ -48,8 +48,9 @@ def test_options_select_people_and_frames(bpy, mannequin_dir):
     assert [a["smplx_track_id"] for a in arms] == [1, 2]
     scene = bpy.context.scene
     assert (scene.render.fps, scene.render.fps_base) == (30, pytest.approx(30 / 29.97))
-    assert (scene.frame_start, scene.frame_end) == (0, 11)
-    assert tuple(arms[1].animation_data.action.frame_range) == (4, 11)
+    # Blender's convention: the first video frame (index 0) is scene frame 1
+    assert (scene.frame_start, scene.frame_end) == (1, 12)
+    assert tuple(arms[1].animation_data.action.frame_range) == (5, 12)
     assert arms[0].children[0].data.shape_keys.animation_data.action is not None
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -58,8 +59,14 @@ def test_options_select_people_and_frames(bpy, mannequin_dir):
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     arms = importer.import_clip(bpy.context, clip, mannequin_dir, frame_range=(5, 8), create_camera=False)
-    assert [tuple(a.animation_data.action.frame_range) for a in arms] == [(5, 5), (5, 8)]
-    assert (bpy.context.scene.frame_start, bpy.context.scene.frame_end) == (5, 8)
+    assert [tuple(a.animation_data.action.frame_range) for a in arms] == [(1, 1), (1, 4)]  # video 5 → scene 1
+    assert (bpy.context.scene.frame_start, bpy.context.scene.frame_end) == (1, 4)
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)  # the clip's own numbering when asked: video 5 → scene 6
+    arms = importer.import_clip(bpy.context, clip, mannequin_dir, frame_range=(5, 8), create_camera=False,
+                                timeline="video")
+    assert [tuple(a.animation_data.action.frame_range) for a in arms] == [(6, 6), (6, 9)]
+    assert (bpy.context.scene.frame_start, bpy.context.scene.frame_end) == (6, 9)
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     (arm,) = importer.import_clip(bpy.context, clip, mannequin_dir, track_ids=[1], create_camera=False)
@@ -83,7 +90,7 @@ def test_camera_with_video_background(bpy, mannequin_dir, tmp_path):
     cam = bpy.context.scene.camera
     background = cam.data.background_images[0]
     assert background.source == "MOVIE_CLIP" and background.clip.frame_duration == 12
-    assert background.clip.frame_start == 0
+    assert background.clip.frame_start == 1  # video frame 0 shows on scene frame 1, where its pose is keyed
     assert (bpy.context.scene.render.resolution_x, bpy.context.scene.render.resolution_y) == (640, 480)
 
 
@@ -186,23 +193,22 @@ def test_worker_cancel_kills_the_child(tmp_path):
 def test_convert_command_parses_with_the_core_cli():
     import argparse
 
-    from blender_addon.worker import ConvertJob, convert_command
+    from blender_addon.worker import convert_command
+    from core.options import ConvertOptions
     from core.pipeline import add_convert_arguments, options_from_args
 
-    job = ConvertJob(video="in.mp4", output="out.npz", python="py", core_parent=str(ROOT), model_dir="/models",
-                     variant="l32", device="cuda", people="largest", detector="static-camera", start=10, end=19,
-                     smoothing={"body": 2.5, "hands": 0.0})
-    cmd = convert_command(job)
+    given = ConvertOptions(model_dir="/models", variant="l32", device="cuda", people="largest",
+                           detector="static-camera", start=10, end=20, smooth_body=2.5, smooth_hands=0.0,
+                           checkpoint="/ck/custom.pth.tar", det_score=0.25, focal=1234.5678)
+    cmd = convert_command("py", "in.mp4", "out.npz", given)
     assert cmd[:4] == ["py", "-m", "core", "convert"]
     parser = argparse.ArgumentParser()
     add_convert_arguments(parser)
     args = parser.parse_args(cmd[4:])
     opts = options_from_args(args)
     assert args.progress_json and args.output == "out.npz" and args.video == "in.mp4"
-    assert (opts.variant, opts.device, opts.people, opts.start, opts.end) == ("l32", "cuda", "largest", 10, 20)
-    assert opts.detector == "static-camera"
+    assert opts == given  # every option survives the trip through the child's command line
     assert opts.smoothing_overrides == {"body": 2.5, "hands": 0.0}
-    assert str(opts.model_dir) == "/models"
 
 
 # ---------------------------------------------------------------------------------------------- operator
@@ -270,16 +276,6 @@ def test_command_sequence_runs_steps_in_order_and_stops_on_failure(tmp_path):
     assert "never" not in log.read_text()
 
 
-def test_install_commands_make_a_venv_then_install_into_it(tmp_path):
-    from blender_addon.preferences import DEPENDENCIES, install_commands, venv_python
-
-    env = str(tmp_path / "env")
-    venv, pip_upgrade, install = install_commands(env, base_python="/usr/bin/python3")
-    assert venv == ["/usr/bin/python3", "-m", "venv", env]
-    assert pip_upgrade[0] == install[0] == venv_python(env) and venv_python(env).startswith(env)
-    assert install[-len(DEPENDENCIES):] == list(DEPENDENCIES) and "torch" in DEPENDENCIES
-
-
 def test_video_without_people_reports_and_leaves_scene_unchanged(bpy, mannequin_dir, parity_dir, tmp_path):
     """The real worker and pipeline on an empty tripod shot: one clear error, nothing added to the scene."""
     import addon_utils
@@ -302,7 +298,7 @@ def test_video_without_people_reports_and_leaves_scene_unchanged(bpy, mannequin_
         prefs.model_dir, prefs.python_path = str(models), sys.executable
         settings = bpy.context.scene.smplx_video
         settings.video, settings.create_camera, settings.detector = str(video), False, "static-camera"
-        settings.device = "CPU"
+        settings.device = "cpu"
         before = _counts(bpy)
         with pytest.raises(RuntimeError, match="no person found"):
             bpy.ops.smplx_video.import_video()

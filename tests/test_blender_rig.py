@@ -60,7 +60,7 @@ def test_mesh_and_joints_match_smplx(bpy, request, model, pose_correctives, gend
 
     worst = {"verts": 0.0, "joints": 0.0}
     for i, frame in enumerate(track.frames):
-        bpy.context.scene.frame_set(int(frame))
+        bpy.context.scene.frame_set(int(frame) + 1)  # the timeline starts at scene frame 1
         worst["verts"] = max(worst["verts"], np.abs(evaluated_vertices(mesh) - verts_ref[i]).max())
         deform = deform_matrices(arm, names)
         joints = np.einsum("jab,jb->ja", deform[:, :3, :3], shaped_world[i]) + deform[:, :3, 3]
@@ -98,7 +98,7 @@ def test_mesh_lies_on_the_person_in_camera_view(bpy, mannequin_dir):
     (w, h), (fx, fy), (cx, cy) = clip.image_size, clip.focal, clip.princpt
     worst = 0.0
     for i, frame in enumerate(track.frames):
-        scene.frame_set(int(frame))
+        scene.frame_set(int(frame) + 1)  # the timeline starts at scene frame 1
         mesh_world = evaluated_vertices(arm.children[0])[::50]
         ref = verts_cam[i, ::50]
         u_ref, v_ref = fx * ref[:, 0] / ref[:, 2] + cx, fy * ref[:, 1] / ref[:, 2] + cy
@@ -125,7 +125,7 @@ def test_hand_mean_flag(bpy, mannequin_dir):
     mesh = arm.children[0]
     verts_ref, _ = smplx_forward(mannequin_dir, track, pose_correctives=False)  # relative poses + smplx's mean
     for i, frame in enumerate(track.frames):
-        bpy.context.scene.frame_set(int(frame))
+        bpy.context.scene.frame_set(int(frame) + 1)  # the timeline starts at scene frame 1
         assert np.abs(evaluated_vertices(mesh) - verts_ref[i]).max() < TOL
 
 

@@ -86,11 +86,11 @@ def test_installed_extension_imports_a_two_person_clip(addon_zip, mannequin_dir,
     rigs = sorted((o for o in scene.objects if o.type == "ARMATURE"), key=lambda o: o["smplx_track_id"])
     assert [r["smplx_track_id"] for r in rigs] == [4, 9]
     assert [r["smplx_gender"] for r in rigs] == ["neutral", "female"]
-    assert (scene.frame_start, scene.frame_end) == (0, clip.num_frames - 1)
+    assert (scene.frame_start, scene.frame_end) == (1, clip.num_frames)  # Blender's timeline starts at 1
     assert scene.render.fps / scene.render.fps_base == pytest.approx(24.0)
     for rig, track in zip(rigs, clip.tracks):
-        assert tuple(rig.animation_data.action.frame_range) == (track.frames[0], track.frames[-1])
-        scene.frame_set(int(track.frames[5]))
+        assert tuple(rig.animation_data.action.frame_range) == (track.frames[0] + 1, track.frames[-1] + 1)
+        scene.frame_set(int(track.frames[5]) + 1)
         assert any(abs(v) > 1e-3 for pb in rig.pose.bones for v in pb.rotation_quaternion[1:])
     assert scene.camera is not None
 
