@@ -35,10 +35,15 @@ _NOISE = ("hint:", "note:", "[notice]", "╰─>", "│", "see above", "subproce
 
 
 def convert_command(python: str, video: str, output: str, options) -> list:
-    """The child's argv: `<python> -m core convert VIDEO -o OUTPUT --progress-json` + the options' flags."""
+    """The child's argv: `<python> -m core convert VIDEO -o OUTPUT --progress-json` + the options' flags.
+
+    Paths are made absolute: the child runs in core's folder, not in the caller's working directory.
+    """
     options_module = importlib.import_module(f"{core.__name__}.options")
-    return [python, "-m", "core", "convert", os.fspath(video), "-o", os.fspath(output), "--progress-json",
-            *options_module.to_argv(options)]
+    paths = {o.name: os.path.abspath(getattr(options, o.name)) for o in options_module.OPTIONS
+             if o.kind == "path" and getattr(options, o.name, None)}
+    return [python, "-m", "core", "convert", os.path.abspath(video), "-o", os.path.abspath(output),
+            "--progress-json", *options_module.to_argv(options.replace(**paths))]
 
 
 def check_start(python: str, core_parent: str, video: str) -> None:

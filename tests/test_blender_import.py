@@ -206,7 +206,8 @@ def test_convert_command_parses_with_the_core_cli():
     add_convert_arguments(parser)
     args = parser.parse_args(cmd[4:])
     opts = options_from_args(args)
-    assert args.progress_json and args.output == "out.npz" and args.video == "in.mp4"
+    # the child runs in core's folder: the caller's relative paths reach it absolute
+    assert args.progress_json and args.output == os.path.abspath("out.npz") and args.video == os.path.abspath("in.mp4")
     assert opts == given  # every option survives the trip through the child's command line
     assert opts.smoothing_overrides == {"body": 2.5, "hands": 0.0}
 
