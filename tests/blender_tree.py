@@ -141,16 +141,31 @@ class Tree:
         return subprocess.run(argv, timeout=timeout, **popen, **kwargs)
 
 
-def _apt_install(tree: Tree, packages: list) -> None:
-    """apt-get install the packages inside the tree (the host's DNS settings copied in first)."""
+def apt_get(tree: Tree, *args: str) -> None:
+    """`apt-get ARGS` inside the tree (the host's DNS settings copied in first); TreeError when it fails."""
     if os.path.exists("/etc/resolv.conf"):
         shutil.copyfile("/etc/resolv.conf", tree.path("/etc/resolv.conf"))
     env = {"PATH": CHROOT_PATH, "DEBIAN_FRONTEND": "noninteractive", "LANG": "C.UTF-8"}
     with tree.mounted():
-        _run(["chroot", str(tree.root), "apt-get", "update", "-qq"], "apt-get update (tree)", env=env)
-        _run(["chroot", str(tree.root), "apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
-             f"apt-get install {' '.join(packages)} (tree)", env=env)
-        subprocess.run(["chroot", str(tree.root), "apt-get", "clean"], env=env, capture_output=True)
+        _run(["chroot", str(tree.root), "apt-get", "-y", "-qq", *args], f"apt-get {' '.join(args)} (tree)", env=env)
+
+
+def _apt_install(tree: Tree, packages: list) -> None:
+    apt_get(tree, "update")
+    apt_get(tree, "install", "--no-install-recommends", *packages)
+    apt_get(tree, "clean")
+
+
+def pip_environment(tree: Tree) -> dict:
+    """The host's pip settings that a pip inside the tree needs too: the CA bundle named by $PIP_CERT (a network
+    whose TLS is re-signed by a local authority), copied to the same path inside the tree."""
+    cert = os.environ.get("PIP_CERT", "")
+    if not cert or not os.path.isfile(cert):
+        return {}
+    inside = tree.path(cert)
+    inside.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(cert, inside)
+    return {"PIP_CERT": cert}
 
 
 def _debootstrap(target: Path) -> None:

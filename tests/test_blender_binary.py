@@ -64,13 +64,14 @@ def tree():
     (ARTIFACTS / "timings.json").write_text(json.dumps({k: round(v, 1) for k, v in TIMINGS.items()}, indent=1))
 
 
-def blender(tree, args: list, user: Path, timeout: float = 600, xvfb: bool = False, label: str = ""):
+def blender(tree, args: list, user: Path, timeout: float = 600, xvfb: bool = False, label: str = "",
+            env: dict | None = None):
     """Run Debian's blender in the tree with its user folders in `user`; CompletedProcess (text)."""
     argv = ["blender", *args]
     if xvfb:
         argv = ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", *argv]
     t0 = time.perf_counter()
-    proc = tree.run(argv, env={"BLENDER_USER_RESOURCES": str(user)}, cwd=str(ROOT), timeout=timeout)
+    proc = tree.run(argv, env={"BLENDER_USER_RESOURCES": str(user), **(env or {})}, cwd=str(ROOT), timeout=timeout)
     if label:
         TIMINGS[label] = TIMINGS.get(label, 0.0) + time.perf_counter() - t0
     return proc
@@ -78,9 +79,16 @@ def blender(tree, args: list, user: Path, timeout: float = 600, xvfb: bool = Fal
 
 def probe(tree, user: Path, tmp: Path, what: str, *args) -> dict:
     """tests/blender_scripts/probe.py's findings (a JSON dict) from a background Blender."""
+    return probe_with(tree, user, tmp, {}, what, *args)
+
+
+def probe_with(tree, user: Path, tmp: Path, env: dict, what: str, *args, timeout: float = 600,
+               label: str = "") -> dict:
+    """probe() with extra environment variables for Blender."""
     out = tmp / f"probe-{what}.json"
+    out.unlink(missing_ok=True)
     proc = blender(tree, ["-b", "--python", str(SCRIPTS / "probe.py"), "--", what, str(out), *map(str, args)], user,
-                   label=f"probe {what}")
+                   label=label or f"probe {what}", env=env, timeout=timeout)
     assert out.is_file(), _tail(proc)
     found = json.loads(out.read_text())
     assert "error" not in found, found["error"]
@@ -97,13 +105,11 @@ def models(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def installed(tree, tmp_path_factory) -> dict:
+def install_extension(tree, work: Path) -> dict:
     """build_addon.py's zip installed and enabled with `blender --command extension install-file -e`, in a fresh
-    user folder; the splash screen turned off there so that the GUI test sees the workspace."""
+    user folder under `work`; the splash screen turned off there so that a GUI Blender shows the workspace."""
     import build_addon
 
-    work = tmp_path_factory.mktemp("addon")
     user = work / "blender-user"
     user.mkdir()
     zip_path = build_addon.build(work / "dist")
@@ -116,6 +122,11 @@ def installed(tree, tmp_path_factory) -> dict:
                            "bpy.ops.wm.save_userpref()"], user)
     assert prefs.returncode == 0, _tail(prefs)
     return {"user": user, "zip": zip_path, "module": module, "folder": folder, "install": proc, "work": work}
+
+
+@pytest.fixture(scope="module")
+def installed(tree, tmp_path_factory) -> dict:
+    return install_extension(tree, tmp_path_factory.mktemp("addon"))
 
 
 def test_extension_zip_installs_and_enables(tree, installed, tmp_path):
@@ -224,9 +235,9 @@ def test_batch_failures_exit_nonzero_with_one_line_saying_what_to_do(tree, insta
 def _gui_config(installed, models: Path, out: Path) -> dict:
     return {
         "module": installed["module"], "out": str(out), "cancel_after": 0.05, "timeout": 600,
-        "prefs": {"model_dir": str(models), "python_path": sys.executable},
+        "prefs": {"model_dir": str(models), "use_existing_python": True, "python_path": sys.executable},
         "settings": {"video": str(SAMPLE), "detector": "static-camera", "checkpoint": str(DEMO_CHECKPOINT),
-                     "device": "CPU"},
+                     "device": "cpu"},
     }
 
 
@@ -236,8 +247,10 @@ def gui_run(tree, installed, models, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("gui")
     config = out / "config.json"
     config.write_text(json.dumps(_gui_config(installed, models, out)))
+    private_tmp = out / "tmp"  # the add-on's temp folders are looked for here, away from other programs' files
+    private_tmp.mkdir()
     proc = blender(tree, ["--python", str(SCRIPTS / "gui_import.py"), "--", str(config)], installed["user"],
-                   timeout=1200, xvfb=True, label="GUI modal import")
+                   timeout=1200, xvfb=True, label="GUI modal import", env={"TMPDIR": str(private_tmp)})
     result_file = out / "result.json"
     result = json.loads(result_file.read_text()) if result_file.is_file() else {}
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -274,6 +287,104 @@ def test_gui_modal_import_completes_with_monotonic_progress(gui_run):
     assert len(run["armatures"]) == 1, run
     assert run["frame_range"] == [1, frames] and run["fps"] == pytest.approx(fps), run
     assert run["processes_after"] == [] and run["new_temp_folders"] == [], run
-    for name in ("panel_idle.png", "progress_run1.png", "progress_run2.png", "panel_done.png"):
+    for name in ("panel_idle.png", "progress_run1.png", "progress_run2.png", "panel_done.png", "camera_view.png"):
         shot = gui_run["out"] / name
         assert shot.is_file() and shot.stat().st_size > 50_000, name
+
+
+def test_gui_first_camera_view_shows_the_person(gui_run):
+    """After importing into Blender's default scene the scene camera is the video's, outside the default cube, and
+    the person's pelvis is in front of it and inside its frame at the first frame."""
+    run = gui_run["result"]["runs"][-1] if gui_run["result"].get("runs") else {}
+    view = run.get("first_view")
+    assert view, _tail(gui_run["proc"], 15)
+    x, y, depth = view["pelvis_in_view"]
+    assert depth > 0.5 and 0.0 < x < 1.0 and 0.0 < y < 1.0, view
+    assert not view["camera_inside_cube"], view
+
+
+def test_install_dependencies_on_blenders_python_3_13(tree, models, tmp_path):
+    """"Install dependencies" (execute, headless) on Debian's Blender, whose Python is the system python3.13.
+
+    As Debian installs it (no python3.13-venv) the operator stops at once with one line naming the package; with
+    that package it creates the environment and installs the requirements from PyPI (torch as PyPI ships it: this
+    network reaches no other index), and the README's batch command, without --python, then converts the sample
+    in that environment."""
+    from blender_tree import apt_get, pip_environment
+
+    setup = install_extension(tree, tmp_path)
+    assert setup["install"].returncode == 0, _tail(setup["install"])
+    env = pip_environment(tree)
+    user, module, env_dir = setup["user"], setup["module"], tmp_path / "env"
+
+    apt_get(tree, "remove", "python3.13-venv")  # the tree as Debian's blender leaves it
+    found = probe_with(tree, user, tmp_path, env, "install", module, env_dir, "PYPI")
+    assert found["ret"] == ["CANCELLED"] and "python3.13-venv" in found["error"], found
+    assert not env_dir.exists(), "a failed install left a half-made environment"
+
+    apt_get(tree, "update")
+    apt_get(tree, "install", "--no-install-recommends", "python3.13-venv")
+    try:
+        found = probe_with(tree, user, tmp_path, env, "install", module, env_dir, "PYPI", timeout=1800,
+                           label="Install dependencies (PyPI torch)")
+        assert found["ret"] == ["FINISHED"], found
+        assert found["check_ok"] and found["check"].startswith("Python 3.13"), found
+        out = tmp_path / "out"
+        proc = blender(tree, ["-b", "--python", "blender_addon/batch.py", "--", "--input", "assets/sample.mp4",
+                              "--output", str(out), "--model-dir", str(models), "--checkpoint",
+                              "assets/demo_smpler_x.pth.tar", "--detector", "static-camera", "--format", "fbx"],
+                       user, timeout=900, label="README batch in the installed environment", env=env)
+        frames, _ = _sample_frames_fps()
+        assert proc.returncode == 0, _tail(proc)
+        assert _summary_row(proc.stdout, "sample.mp4")[1:4] == ["ok", "1", str(frames)], _tail(proc)
+    finally:
+        shutil.rmtree(env_dir, ignore_errors=True)  # about 6 GB
+        apt_get(tree, "remove", "python3.13-venv")
+
+
+# Wheel tags of the platforms Blender ships for: Linux x86-64 (every manylinux glibc level up to 2.39), Windows x64,
+# macOS on Apple Silicon (11.0 up to 15.0).
+PLATFORM_TAGS = {
+    "linux-x64": ["manylinux1_x86_64", "manylinux2010_x86_64", "manylinux2014_x86_64",
+                  *(f"manylinux_2_{minor}_x86_64" for minor in range(5, 40))],
+    "windows-x64": ["win_amd64"],
+    "macos-arm64": [f"macosx_{major}_0_arm64" for major in range(11, 16)],
+}
+WHEEL_TARGETS = [("3.11", "linux-x64"), ("3.12", "linux-x64"), ("3.13", "linux-x64"), ("3.14", "linux-x64"),
+                 ("3.11", "windows-x64"), ("3.13", "windows-x64"), ("3.11", "macos-arm64"), ("3.13", "macos-arm64")]
+
+
+def _wheel_versions(name: str, python: str, platform: str) -> list:
+    """Versions of `name` on PyPI that have a wheel for CPython `python` on `platform` (`pip index versions` with
+    --only-binary; the machine's own pip configuration, e.g. a local wheel mirror, is left out)."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") or k == "PIP_CERT"}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    cmd = [sys.executable, "-m", "pip", "index", "versions", name, "--json", "--only-binary=:all:",
+           "--python-version", python, "--implementation", "cp"]
+    for tag in PLATFORM_TAGS[platform]:
+        cmd += ["--platform", tag]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    if proc.returncode != 0:
+        return []
+    return json.loads(proc.stdout)["versions"]
+
+
+@pytest.mark.parametrize("python,platform", WHEEL_TARGETS)
+def test_conversion_requirements_have_wheels(python, platform):
+    """Every requirement of the environment Install dependencies makes (ranges, not pins) has a release in its range
+    with a wheel for the Pythons Blender 4.2-5.x embed (3.11-3.14), so pip never needs a compiler there."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from packaging.requirements import Requirement
+
+    from blender_addon import deps
+
+    requirements = [Requirement(r) for r in deps.REQUIREMENTS]
+    with ThreadPoolExecutor(4) as pool:
+        found = dict(zip((r.name for r in requirements),
+                         pool.map(lambda r: _wheel_versions(r.name, python, platform), requirements)))
+    missing = {r.name: found[r.name][:3] for r in requirements
+               if not any(r.specifier.contains(v, prereleases=False) for v in found[r.name])}
+    assert not missing, f"no wheel in range for CPython {python} on {platform}: {missing}"

@@ -6,7 +6,7 @@ CONFIG: {"module", "prefs": {prop: value}, "settings": {prop: value}, "out": fol
 "timeout": seconds}. Steps: enable the add-on, fill its preferences and the panel's settings, open the sidebar on
 the "SMPL-X" tab, invoke the import (INVOKE_DEFAULT, so the operator runs modal on the window's event loop),
 screenshot it while it runs, press Cancel, check that nothing was imported and no conversion process or temp folder
-is left, run it again to the end, screenshot the panel with the result. Everything seen goes to OUT/result.json
+is left, run it again to the end, screenshot the panel with the result, then the view through the scene camera. Everything seen goes to OUT/result.json
 (progress samples, states, errors); the test judges it. Blender quits at the end, also after an error.
 """
 
@@ -46,12 +46,29 @@ def _state():
     return bpy.context.window_manager.smplx_video_state
 
 
-def _conversion_processes() -> list:
-    """Command lines of running `-m core convert` processes (the worker's children)."""
-    found = []
-    for path in glob.glob("/proc/[0-9]*/cmdline"):
+def _descendants(pid: int) -> set:
+    """Process ids started, directly or not, by `pid` (from /proc/*/stat)."""
+    parents = {}
+    for path in glob.glob("/proc/[0-9]*/stat"):
         try:
-            with open(path, "rb") as f:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(path.split("/")[2])] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _conversion_processes() -> list:
+    """Command lines of this Blender's running `-m core convert` descendants (the worker's children)."""
+    found = []
+    for pid in sorted(_descendants(os.getpid())):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
                 argv = f.read().split(b"\0")
         except OSError:
             continue
@@ -114,20 +131,57 @@ def _assign(target, values: dict, what: str) -> None:
 
 
 def _reports() -> list:
-    """The last lines of the window manager's reports (what the operators told the user)."""
+    """The last lines of the reports the operators gave the user (Blender 4.3 has no Python access to them: the
+    timeline area becomes an Info editor for a moment, and its reports are selected and copied to the clipboard)."""
     window = bpy.context.window_manager.windows[0]
-    with bpy.context.temp_override(window=window):
-        bpy.ops.ui.reports_to_textblock()
-    text = bpy.data.texts.get("Recent Reports")
-    if text is None:
-        return []
-    lines = [line for line in text.as_string().splitlines() if line.strip()]
-    bpy.data.texts.remove(text)
+    area = next((a for a in window.screen.areas if a.ui_type == "TIMELINE"), None)
+    if area is None:
+        return ["(no timeline area to show the reports in)"]
+    before = area.ui_type
+    try:
+        area.ui_type = "INFO"
+        region = next(r for r in area.regions if r.type == "WINDOW")
+        with bpy.context.temp_override(window=window, area=area, region=region):
+            bpy.ops.info.select_all(action="SELECT")
+            bpy.ops.info.report_copy()
+        lines = [line for line in bpy.context.window_manager.clipboard.splitlines() if line.strip()]
+    except Exception as exc:  # diagnostics only: never let them hide the run's own result
+        lines = [f"(reports unavailable: {type(exc).__name__}: {exc})"]
+    finally:
+        area.ui_type = before
     return lines[-8:]
 
 
 def _temp_folders() -> list:
+    """The add-on's temp folders (the test gives this Blender a private TMPDIR)."""
     return sorted(glob.glob(os.path.join(tempfile.gettempdir(), "smplx-video-*")))
+
+
+def _first_view() -> dict:
+    """What the scene camera sees at the first frame: where the rig's pelvis lands in the camera's frame
+    ((0..1, 0..1) is inside, z > 0 in front) and whether the camera sits inside the default cube."""
+    from bpy_extras.object_utils import world_to_camera_view
+
+    scene = bpy.context.scene
+    scene.frame_set(scene.frame_start)
+    camera = scene.camera
+    arms = [o for o in scene.objects if o.type == "ARMATURE"]
+    if camera is None or not arms:
+        return {}
+    pelvis = arms[0].matrix_world @ arms[0].pose.bones["pelvis"].head
+    view = world_to_camera_view(scene, camera, pelvis)
+    cube = scene.objects.get("Cube")
+    inside_cube = False
+    if cube is not None:
+        local = cube.matrix_world.inverted() @ camera.matrix_world.translation
+        inside_cube = all(abs(c) <= 1.0 for c in local)
+    return {"camera": camera.name, "camera_location": list(camera.matrix_world.translation),
+            "pelvis": list(pelvis), "pelvis_in_view": list(view), "camera_inside_cube": inside_cube}
+
+
+def _look_through_camera() -> None:
+    _, area, _, _ = _view3d()
+    area.spaces.active.region_3d.view_perspective = "CAMERA"
 
 
 class Driver:
@@ -249,7 +303,12 @@ class Driver:
                 return self.quit()
         elif self.phase == "run2_done" and self._elapsed() > 1.0:
             self.finished()
+            self.run["first_view"] = _first_view()
             _screenshot("panel_done.png")
+            _look_through_camera()
+            self._go("camera_view")
+        elif self.phase == "camera_view" and self._elapsed() > 1.0:
+            _screenshot("camera_view.png")
             return self.quit()
         return 0.25
 

@@ -2,12 +2,17 @@
 
     addon MODULE         is the add-on enabled after start-up, its operators registered, its bundled core used
     fbx FILE             re-import an FBX into an empty scene: armatures, bone counts, keyed frame range, fps
+    install MODULE ENV_DIR TORCH_BUILD
+                         press "Install dependencies" (execute) into ENV_DIR, save the preferences, check the result
 
 Written as plain facts for the test to judge (tests/test_blender_binary.py); nothing here asserts.
 """
 
+import importlib
 import json
+import os
 import sys
+import time
 import traceback
 
 import bpy
@@ -62,11 +67,29 @@ def _fbx(path: str) -> dict:
             "objects": sorted(o.type for o in scene.objects)}
 
 
+def _install(module: str, env_dir: str, torch_build: str) -> dict:
+    prefs = bpy.context.preferences.addons[module].preferences
+    prefs.use_existing_python, prefs.python_path = False, ""
+    prefs.env_dir, prefs.torch_build = env_dir, torch_build
+    deps = importlib.import_module(f"{module}.deps")
+    t0 = time.perf_counter()
+    try:
+        ret, error = sorted(bpy.ops.smplx_video.install_dependencies()), ""
+    except RuntimeError as exc:  # the operator's ERROR report
+        ret, error = ["CANCELLED"], str(exc)
+    seconds = time.perf_counter() - t0
+    bpy.ops.wm.save_userpref()
+    python = deps.venv_python(env_dir)
+    ok, line = deps.check_python(python) if os.path.isfile(python) else (False, f"no {python}")
+    return {"ret": ret, "error": error, "status": prefs.install_status, "seconds": round(seconds, 1),
+            "base_python": deps.base_python(), "python": python, "check_ok": ok, "check": line}
+
+
 def main() -> None:
     args = sys.argv[sys.argv.index("--") + 1:]
     what, out = args[0], args[1]
     try:
-        result = {"addon": _addon, "fbx": _fbx}[what](*args[2:])
+        result = {"addon": _addon, "fbx": _fbx, "install": _install}[what](*args[2:])
     except Exception:
         result = {"error": traceback.format_exc()}
     with open(out, "w", encoding="utf-8") as f:
