@@ -158,14 +158,15 @@ def _apt_install(tree: Tree, packages: list) -> None:
 
 def pip_environment(tree: Tree) -> dict:
     """The host's pip settings that a pip inside the tree needs too: the CA bundle named by $PIP_CERT (a network
-    whose TLS is re-signed by a local authority), copied to the same path inside the tree."""
+    whose TLS is re-signed by a local authority), copied into the tree where Debian's ca-certificates package does
+    not rewrite it."""
     cert = os.environ.get("PIP_CERT", "")
     if not cert or not os.path.isfile(cert):
         return {}
-    inside = tree.path(cert)
-    inside.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(cert, inside)
-    return {"PIP_CERT": cert}
+    inside = "/opt/smplx-video-tests/pip-cert.pem"
+    tree.path(inside).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(cert, tree.path(inside))
+    return {"PIP_CERT": inside}
 
 
 def _debootstrap(target: Path) -> None:

@@ -74,14 +74,14 @@ def _install(module: str, env_dir: str, torch_build: str) -> dict:
     deps = importlib.import_module(f"{module}.deps")
     t0 = time.perf_counter()
     try:
-        ret, error = sorted(bpy.ops.smplx_video.install_dependencies()), ""
+        ret, report = sorted(bpy.ops.smplx_video.install_dependencies()), ""
     except RuntimeError as exc:  # the operator's ERROR report
-        ret, error = ["CANCELLED"], str(exc)
+        ret, report = ["CANCELLED"], str(exc)
     seconds = time.perf_counter() - t0
     bpy.ops.wm.save_userpref()
     python = deps.venv_python(env_dir)
     ok, line = deps.check_python(python) if os.path.isfile(python) else (False, f"no {python}")
-    return {"ret": ret, "error": error, "status": prefs.install_status, "seconds": round(seconds, 1),
+    return {"ret": ret, "report": report, "status": prefs.install_status, "seconds": round(seconds, 1),
             "base_python": deps.base_python(), "python": python, "check_ok": ok, "check": line}
 
 
