@@ -7,11 +7,11 @@ APT_LIBS := libx11-6 libxrender1 libxfixes3 libxi6 libxkbcommon0 libxext6 libsm6
 
 .PHONY: run test test-blender-binary deps syslibs clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints-dev.txt
 	@$(MAKE) --no-print-directory syslibs
 	test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q -e ".[blender,train,onnx,dev]"
+	$(VPY) -m pip install -q -c constraints-dev.txt -e ".[blender,train,onnx,dev]"
 	touch $(STAMP)
 
 deps: $(STAMP)

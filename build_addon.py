@@ -1,8 +1,10 @@
 """Build the installable Blender extension zip: `python build_addon.py [--out dist]` → dist/smplx_video-<version>.zip.
 
-The zip holds blender_addon/ at its root (blender_manifest.toml + the add-on modules) and a copy of the repo's `core`
-package *inside* the add-on folder, imported relatively as `<addon>.core` (see blender_addon/__init__.py), so the
-extension never touches sys.path and cannot clash with another add-on's `core`. core imports with numpy alone;
+The zip holds one folder, `<id>/`, with blender_addon's files (blender_manifest.toml + the add-on modules) and a copy
+of the repo's `core` package *inside* it, imported relatively as `<addon>.core` (see blender_addon/__init__.py), so
+the extension never touches sys.path and cannot clash with another add-on's `core`. Blender 4.2+ finds the manifest
+in that folder; the add-on is for 4.2+ only (no legacy `bl_info`), and the single folder keeps an older Blender's
+"Install add-on" from scattering the modules into its add-ons folder. core imports with numpy alone;
 torch and the other heavy dependencies are not bundled: the conversion runs in a separate Python (preferences).
 Install with Blender's "Install from Disk…" (or `blender --command extension install-file …`).
 """
@@ -52,13 +54,14 @@ def build(out_dir: Path | str = ROOT / "dist", addon_dir: Path = ADDON, core_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{info['id']}-{info['version']}.zip"
     tmp = target.with_suffix(".zip.tmp")
+    top = Path(info["id"])
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for path, rel in _files(addon_dir):
             if rel.parts[0] == "core":  # a stale bundled copy from an unpacked build: the repo's core wins
                 continue
-            zf.write(path, rel.as_posix())
+            zf.write(path, (top / rel).as_posix())
         for path, rel in _files(core_dir):
-            zf.write(path, (Path("core") / rel).as_posix())
+            zf.write(path, (top / "core" / rel).as_posix())
     os.replace(tmp, target)
     return target
 

@@ -3,7 +3,9 @@
 Layout (thin bpy glue over plain functions, as in KhronosGroup/glTF-Blender-IO):
 rig.py (armature + mesh from a model file), animate.py (MotionClip track → Action), camera.py (video camera),
 importer.py (MotionClip → rigs, synchronous), worker.py (runs `python -m core convert` as a subprocess),
-export.py (FBX/glTF/BVH), operators.py / panel.py / preferences.py (UI), batch.py (headless entry point).
+deps.py (the conversion's Python environment), export.py (FBX/glTF/BVH), properties.py (the panel's settings,
+generated from core.options), operators.py / panel.py / preferences.py (UI), batch.py (headless entry point) and
+slurm_batch.sh (batch.py over a Slurm job array).
 
 Where `core` comes from: build_addon.py copies the repo's `core` package *inside* the add-on folder, so the installed
 extension imports it relatively (`<addon>.core`, no sys.path change, no clash with other add-ons' modules). In a

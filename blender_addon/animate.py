@@ -196,6 +196,27 @@ def write_shape_key_action(mesh, curves: TrackCurves, name: str):
     return action
 
 
+def action_fcurves(action) -> list:
+    """All F-curves of an action (layered actions on Blender 4.4+, `Action.fcurves` before)."""
+    if hasattr(action, "layers"):
+        return [fc for layer in action.layers for strip in layer.strips for bag in strip.channelbags
+                for fc in bag.fcurves]
+    return list(action.fcurves)
+
+
+def shift_keys(actions, delta: float) -> None:
+    """Move every key (and its handles) of `actions` by `delta` frames, in bulk."""
+    for action in actions:
+        for fcurve in action_fcurves(action):
+            points = fcurve.keyframe_points
+            for attr in ("co", "handle_left", "handle_right"):
+                values = np.empty(2 * len(points), np.float32)
+                points.foreach_get(attr, values)
+                values[0::2] += delta
+                points.foreach_set(attr, values)
+            fcurve.update()
+
+
 def _new_action(owner, name: str, id_type: str):
     """A new Action assigned to `owner` and the container its F-curves go into (channelbag on 4.4+)."""
     import bpy

@@ -24,9 +24,10 @@ REQUIREMENTS = TORCH_REQUIREMENTS + OTHER_REQUIREMENTS
 IMPORT_NAMES = ("torch", "torchvision", "numpy", "scipy", "smplx", "cv2", "av", "tqdm")
 CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 
-# Download sizes measured for Linux x86-64, Python 3.13 (see README, "Blender add-on"): PyPI's torch for Linux is the
+# Download sizes for Linux x86-64 (bench/worker_requirements.py: 4.3 GB from PyPI, 3.2 GB of it CUDA libraries;
+# the CPU build adds PyTorch's ~0.2 GB torch wheel to the 0.18 GB of the rest). PyPI's torch for Linux is the
 # CUDA build and pulls the nvidia-* wheels; the CPU index's torch is a tenth of that.
-DOWNLOAD_MB = {"cpu": 450, "cuda": 3900, "macos": 300}
+DOWNLOAD_MB = {"cpu": 400, "cuda": 4300, "macos": 260}
 
 _CHECK_SCRIPT = ("import importlib, json, sys; out = {'python': sys.version.split()[0]}\n"
                  "for name in %r:\n"
@@ -54,7 +55,7 @@ def torch_flavour(cuda: bool | None = None) -> str:
 
 
 def download_text(flavour: str) -> str:
-    """What the user is told before installing, e.g. "about 450 MB (CPU build of torch)"."""
+    """What the user is told before installing, e.g. "about 400 MB (CPU build of torch, …)"."""
     what = {"cpu": "CPU build of torch, no NVIDIA GPU found", "cuda": "torch with CUDA for the NVIDIA GPU",
             "macos": "torch for Apple Silicon / CPU"}[flavour]
     size = DOWNLOAD_MB[flavour]

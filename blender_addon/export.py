@@ -2,8 +2,11 @@
 
 Settings follow the round-trip measurements in reference/blender_notes.md §4.3: no leaf bones, no key
 simplification (the default 1.0 is lossy), one baked scene action (no NLA / all-actions takes), and files are written
-to a temporary name first and renamed when complete. Frames are exported at their absolute time (frame / fps), so
-video frame f is at t = f / fps in the file.
+to a temporary name first and renamed when complete.
+
+Time: scene frame 1 (where the import puts the first frame) is time 0 in FBX files, the time their importers (Blender's
+anim_offset=1, game engines) put on frame 1, so exports re-import onto the same frames; glTF keeps absolute times
+(its importer maps them back exactly) and BVH has no start time (Blender's importer starts it at frame 1).
 """
 
 from __future__ import annotations
@@ -80,7 +83,8 @@ def export_rigs(context, armatures, filepath: str, fmt: str = "FBX", preset: str
         import bpy
 
         if fmt == "FBX":
-            bpy.ops.export_scene.fbx(filepath=tmp, **_FBX_COMMON, **FBX_PRESETS[preset.upper()])
+            with _fbx_time(context, objects):
+                bpy.ops.export_scene.fbx(filepath=tmp, **_FBX_COMMON, **FBX_PRESETS[preset.upper()])
         else:
             bpy.ops.export_scene.gltf(
                 filepath=tmp, export_format="GLB", use_selection=True, export_animations=True,
@@ -118,6 +122,25 @@ def _export_bvh(context, armatures, filepath: str) -> list:
 
 
 @contextmanager
+def _fbx_time(context, objects):
+    """Shift the keys and the scene's range one frame earlier while the FBX exporter (which writes frame f at time
+    f / fps) runs, so scene frame 1 is written at time 0; everything is put back afterwards."""
+    from .animate import shift_keys
+
+    owners = [*objects, *(o.data.shape_keys for o in objects if o.type == "MESH" and o.data.shape_keys)]
+    actions = {a.animation_data.action for a in owners
+               if a.animation_data is not None and a.animation_data.action is not None}
+    scene = context.scene
+    shift_keys(actions, -1.0)
+    scene.frame_start, scene.frame_end = scene.frame_start - 1, scene.frame_end - 1
+    try:
+        yield
+    finally:
+        scene.frame_start, scene.frame_end = scene.frame_start + 1, scene.frame_end + 1
+        shift_keys(actions, 1.0)
+
+
+@contextmanager
 def _selected(context, objects, active):
     """Select exactly `objects` (active: `active`) for an exporter, then restore the previous selection."""
     view_layer = context.view_layer
@@ -150,7 +173,7 @@ def _atomic(path: str):
     try:
         try:
             yield tmp
-        except (RuntimeError, OSError) as exc:
+        except Exception as exc:  # exporters raise RuntimeError, TypeError, OSError…: all are a failed export
             detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             raise ExportError(f"exporting {os.path.basename(path)} failed: {detail}") from exc
         if not os.path.isfile(tmp):

@@ -316,8 +316,9 @@ class SMPLX_OT_install_dependencies(bpy.types.Operator):
 
     def _start(self, context) -> worker.CommandSequence:
         if not getattr(bpy.app, "online_access", True):
-            raise ValueError("Blender is in offline mode: allow online access (Preferences > System) to download "
-                             "the dependencies, or tick 'Use an existing Python'")
+            raise ValueError("Blender is in offline mode: allow online access (Preferences > System; in background "
+                             "mode start Blender with --online-mode) to download the dependencies, or tick 'Use an "
+                             "existing Python'")
         prefs = addon_preferences(context)
         python = deps.base_python()
         problem = deps.venv_problem(python)
@@ -340,7 +341,7 @@ class SMPLX_OT_install_dependencies(bpy.types.Operator):
             prefs.installing = False
         if state == "done":
             if prefs is not None:
-                prefs.python_path = ""  # conversion_python() now finds the new environment
+                prefs.use_existing_python = False  # conversion_python() now finds the new environment
                 prefs.install_status = f"installed into {self._env_dir}"
             self.report({"INFO"}, f"dependencies installed into {self._env_dir}")
             return {"FINISHED"}

@@ -34,9 +34,10 @@ def env_dir(prefs) -> str:
 
 
 def conversion_python(prefs) -> str:
-    """The interpreter that runs conversions: the chosen one, else the environment Install dependencies made."""
-    if prefs is not None and prefs.python_path:
-        return bpy.path.abspath(prefs.python_path)
+    """The interpreter that runs conversions: the existing one chosen, else the environment Install dependencies
+    made ("" when there is neither)."""
+    if prefs is not None and prefs.use_existing_python:
+        return bpy.path.abspath(prefs.python_path) if prefs.python_path else ""
     made = deps.venv_python(env_dir(prefs))
     return made if os.path.isfile(made) else ""
 

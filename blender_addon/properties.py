@@ -35,9 +35,8 @@ def _property(opt, update=None):
     if opt.kind == "int":
         return bpy.props.IntProperty(default=int(default or bounds.get("min", 0)), **common, **bounds)
     if opt.kind == "float":
-        fallback = 0.5 if opt.name == "det_score" else bounds.get("min", 0.0)
-        return bpy.props.FloatProperty(default=float(default if default is not None else fallback), **common,
-                                       **bounds)
+        return bpy.props.FloatProperty(default=float(default if default is not None else bounds.get("min", 0.0)),
+                                       **common, **bounds)
     return bpy.props.StringProperty(default=default or "", subtype="FILE_PATH" if opt.kind == "path" else "NONE",
                                     **common)
 

@@ -322,6 +322,7 @@ def convert_video(video: str | Path, options: ConvertOptions | None = None, prog
 
     t = time.perf_counter()
     if getattr(detector, "needs_fit", False):
+        report("detect", 0, source.num_frames, "learning the background")
         detector.fit(source)
     tracks = _detect_and_track(source, detector, opts, report)
     seconds["detect+track"] = time.perf_counter() - t

@@ -237,7 +237,7 @@ def test_video_operator_runs_converter_then_imports(bpy, mannequin_dir, tmp_path
     addon_utils.enable("blender_addon", default_set=True)
     try:
         prefs = bpy.context.preferences.addons["blender_addon"].preferences
-        prefs.model_dir, prefs.python_path = str(mannequin_dir), str(fake)
+        prefs.model_dir, prefs.use_existing_python, prefs.python_path = str(mannequin_dir), True, str(fake)
         settings = bpy.context.scene.smplx_video
         settings.video, settings.create_camera = str(video), False
 
@@ -296,7 +296,7 @@ def test_video_without_people_reports_and_leaves_scene_unchanged(bpy, mannequin_
     addon_utils.enable("blender_addon", default_set=True)
     try:
         prefs = bpy.context.preferences.addons["blender_addon"].preferences
-        prefs.model_dir, prefs.python_path = str(models), sys.executable
+        prefs.model_dir, prefs.use_existing_python, prefs.python_path = str(models), True, sys.executable
         settings = bpy.context.scene.smplx_video
         settings.video, settings.create_camera, settings.detector = str(video), False, "static-camera"
         settings.device = "cpu"

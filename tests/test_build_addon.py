@@ -28,10 +28,29 @@ def addon_zip(tmp_path_factory) -> Path:
 
 def test_zip_contents(addon_zip):
     names = set(zipfile.ZipFile(addon_zip).namelist())
-    assert {"blender_manifest.toml", "__init__.py", "importer.py", "core/__init__.py", "core/motion.py",
-            "core/body/files.py", "core/body/joint_names.py"} <= names
-    assert not any("__pycache__" in n or n.endswith(".pyc") or n.startswith("torch/") for n in names)
+    assert {"smplx_video/" + n for n in ("blender_manifest.toml", "__init__.py", "importer.py", "batch.py",
+                                         "slurm_batch.sh", "core/__init__.py", "core/options.py",
+                                         "core/motion.py", "core/body/files.py", "core/body/joint_names.py")} <= names
+    assert not any("__pycache__" in n or n.endswith(".pyc") or "torch/" in n for n in names)
     assert addon_zip.name == "smplx_video-0.1.0.zip"
+
+
+def test_legacy_install_choice_is_4_2_or_later(addon_zip):
+    """The choice (issue 12): an extension for Blender 4.2+ only. No `bl_info` (so no Blender lists it as a legacy
+    add-on it cannot run), the manifest says 4.2.0, the README says so, and everything sits in one top-level folder
+    (an older Blender's "Install add-on" makes one unlisted folder instead of a dozen loose modules)."""
+    import ast
+    import tomllib
+
+    archive = zipfile.ZipFile(addon_zip)
+    assert {n.split("/")[0] for n in archive.namelist()} == {"smplx_video"}
+    init = ast.parse(archive.read("smplx_video/__init__.py"))
+    assigned = {t.id for node in ast.walk(init) if isinstance(node, ast.Assign) for t in node.targets
+                if isinstance(t, ast.Name)}
+    assert "bl_info" not in assigned
+    manifest = tomllib.loads(archive.read("smplx_video/blender_manifest.toml").decode())
+    assert manifest["blender_version_min"] == "4.2.0"
+    assert "Blender 4.2 or later" in (ROOT / "README.md").read_text()
 
 
 def test_zip_validates_with_blender_tool(addon_zip):
@@ -98,8 +117,7 @@ def test_installed_extension_imports_a_two_person_clip(addon_zip, mannequin_dir,
 def test_bundled_addon_imports_without_torch(addon_zip, mannequin_dir, tmp_path):
     """Blender's Python has numpy but no torch/scipy/cv2/smplx/av: the add-on and its bundled core must import and
     read a model file without them (imports of those names are made to fail)."""
-    unpacked = tmp_path / "smplx_video"
-    zipfile.ZipFile(addon_zip).extractall(unpacked)
+    zipfile.ZipFile(addon_zip).extractall(tmp_path)
     code = f"""
 import sys
 for name in ("torch", "torchvision", "scipy", "cv2", "smplx", "av"):
@@ -116,3 +134,26 @@ print("ok")
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stdout + result.stderr
+
+
+def test_batch_inside_the_installed_extension(addon_zip, mannequin_dir, tmp_path):
+    """The batch.py shipped in the extension runs as the README's one does (it imported `blender_addon` before):
+    two clips with the same name in different folders give two files, and a failed input makes the exit code 1."""
+    from blender_helpers import make_clip, random_track
+
+    zipfile.ZipFile(addon_zip).extractall(tmp_path / "extensions")
+    batch = tmp_path / "extensions" / "smplx_video" / "batch.py"
+    clips = []
+    for i, folder in enumerate(("a", "b")):
+        (tmp_path / folder).mkdir()
+        clips.append(tmp_path / folder / "take.npz")
+        make_clip([random_track(0, np.arange(3), seed=i)], num_frames=3).save(clips[-1])
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(batch), "--clip", str(clips[0]), "--clip", str(clips[1]), "--output", str(out),
+           "--model-dir", str(mannequin_dir), "--no-camera", "--format", "bvh"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["take-2.bvh", "take.bvh"]
+    failed = subprocess.run(cmd + ["--clip", str(tmp_path / "missing.npz")], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path)
+    assert failed.returncode == 1 and "No module named" not in failed.stdout + failed.stderr

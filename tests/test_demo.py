@@ -120,7 +120,7 @@ def test_demo_network_tracks_the_true_motion(mannequin_dir):
     _need(CHECKPOINT, VIDEO, MOTION)
     truth = MotionClip.load(MOTION)
     model = SMPLerX.from_checkpoint(CHECKPOINT, mannequin_dir)
-    opts = ConvertOptions(model_dir=mannequin_dir, checkpoint=CHECKPOINT, variant="demo", detector="static-camera",
+    opts = ConvertOptions(model_dir=mannequin_dir, checkpoint=CHECKPOINT, detector="static-camera",
                           device="cpu", people="largest", stride=4, focal=float(truth.focal[0]))
     clip = convert_video(VIDEO, opts, model=model).clip
     assert len(clip.tracks) == 1
