@@ -3,8 +3,9 @@
 The tree is made once with `debootstrap --variant=minbase trixie` (about 1 min) and `apt-get install blender …`
 (about 2.5 min), cached under the ignored `.cache/blender-trixie`, and reused while its stamp file lists the same
 packages. `SMPLX_VIDEO_BLENDER_TREE=/path/to/tree` uses an existing tree instead (missing packages are added to it).
-Commands run in it with chroot; `Tree.mounted(paths)` bind-mounts /proc, /sys, /dev, /tmp and the given host paths
-(the checkout, the conversion's Python) at the same place inside, and unmounts exactly what it mounted on exit.
+Commands run in it with chroot, each in a private mount namespace where /proc, /sys, /dev, /tmp and the host folders
+given to `Tree.sharing(paths)` (the checkout, the conversion's Python) are bind-mounted at the same place inside;
+the mounts end with the command, so none is ever left on the host.
 Needs root and apt on the host (as CI has); without them `ensure_tree` raises TreeError saying what is missing.
 
     python tests/blender_tree.py ensure                   # build or check the tree, print its path
@@ -14,8 +15,8 @@ Needs root and apt on the host (as CI has); without them `ensure_tree` raises Tr
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -65,17 +66,25 @@ def mount_points() -> set:
 
 
 class Tree:
-    """A Debian tree holding Blender; `run()` executes a command in it (chroot), inside `mounted()`."""
+    """A Debian tree holding Blender; `run()` executes a command in it.
 
-    def __init__(self, root: Path):
+    Each command runs in a mount namespace of its own (`unshare --mount`): /proc, /sys, /dev and /tmp, and the
+    `shared` host folders (read-only), are bind-mounted at the same paths inside, then the command is chrooted.
+    Those mounts vanish with the command's processes, even when it is killed, so nothing ever stays mounted on the
+    host and the tree can be deleted like any folder.
+    """
+
+    def __init__(self, root: Path, shared=()):
         self.root = Path(root).resolve()
+        self.shared = [Path(p).resolve() for p in shared]
+
+    def sharing(self, paths) -> "Tree":
+        """The same tree with the host folders `paths` visible inside too."""
+        return Tree(self.root, [*self.shared, *paths])
 
     def path(self, inner: str | os.PathLike) -> Path:
         """The host path of `inner`, a path inside the tree."""
         return self.root / str(inner).lstrip("/")
-
-    def has(self, inner: str) -> bool:
-        return self.path(inner).exists()
 
     def missing_packages(self) -> list:
         """Those of PACKAGES that dpkg inside the tree does not list as installed."""
@@ -84,70 +93,47 @@ class Tree:
         installed = {line.split()[0] for line in proc.stdout.splitlines() if line.endswith(" installed")}
         return [p for p in PACKAGES if p not in installed]
 
-    @contextlib.contextmanager
-    def mounted(self, paths=()):
-        """Bind-mount the system folders, /tmp and `paths` (these read-only), each at the same place inside.
+    def _mounts(self) -> list:
+        """Shell commands (run in the private namespace) that mount what the command needs."""
+        root = shlex.quote(str(self.root))
+        cmds = [f"mount -t proc proc {root}/proc", f"mount --rbind /sys {root}/sys",
+                f"mount --rbind /dev {root}/dev", f"mount --bind /tmp {root}/tmp"]
+        visible = [Path("/tmp")]
+        for folder in self.shared:
+            if any(folder == v or v in folder.parents for v in visible) or not folder.is_dir():
+                continue  # already visible through an earlier bind (e.g. a checkout under /tmp)
+            visible.append(folder)
+            self.path(folder).mkdir(parents=True, exist_ok=True)
+            inside = shlex.quote(str(self.path(folder)))
+            cmds += [f"mount --bind {shlex.quote(str(folder))} {inside}", f"mount -o remount,bind,ro {inside}"]
+        return cmds
 
-        Mount points that already exist are left alone (a tree prepared by hand, an outer `mounted()`), so the call
-        is idempotent and nests; the mounts made here are undone in reverse order even when the body raises.
-        """
-        made, shared = [], []  # mount points made here; host folders visible inside (/tmp and `paths`)
-        try:
-            existing = mount_points()
-            plan = [("proc", "/proc"), ("bind", "/sys"), ("bind", "/dev"), ("bind", "/dev/pts"), ("bind", "/dev/shm"),
-                    ("bind", "/tmp")] + [("bind", str(Path(p).resolve())) for p in paths]
-            for kind, source in plan:
-                target = self.path(source)
-                user_path = source not in ("/proc", "/sys", "/dev", "/dev/pts", "/dev/shm")
-                if user_path and any(source == s or source.startswith(s.rstrip("/") + "/") for s in shared):
-                    continue  # already visible through an earlier bind (e.g. a checkout under /tmp)
-                if user_path:
-                    shared.append(source)
-                if str(target) in existing or not os.path.exists(source):
-                    continue
-                if os.path.isdir(source):
-                    target.mkdir(parents=True, exist_ok=True)
-                else:
-                    target.touch(exist_ok=True)
-                cmd = ["mount", "-t", "proc", "proc", str(target)] if kind == "proc" else \
-                    ["mount", "--bind", source, str(target)]
-                _run(cmd, f"mount {source}", quiet=True)
-                made.append(str(target))
-                if user_path and source != "/tmp":
-                    _run(["mount", "-o", "remount,bind,ro", str(target)], f"read-only {source}", quiet=True)
-            yield self
-        finally:
-            for target in reversed(made):
-                if subprocess.run(["umount", target], capture_output=True).returncode != 0:
-                    subprocess.run(["umount", "-l", target], capture_output=True)
-
-    def command(self, argv: list, env: dict | None = None, cwd: str = "/") -> tuple:
-        """(argv, popen kwargs) that run `argv` inside the tree with a clean environment plus `env`."""
-        full_env = {"PATH": CHROOT_PATH, "HOME": "/root", "LANG": "C.UTF-8", "TMPDIR": "/tmp", **(env or {})}
-        root = str(self.root)
-
-        def enter():
-            os.chroot(root)
-            os.chdir(cwd)
-
-        return list(argv), {"env": full_env, "preexec_fn": enter}
+    def command(self, argv: list, cwd: str = "/") -> list:
+        """The host argv that runs `argv` in the tree, in `cwd` (a path inside)."""
+        enter = 'cd "$0" && exec "$@"'
+        chroot = shlex.join(["chroot", str(self.root), "/bin/sh", "-c", enter, str(cwd), *map(str, argv)])
+        script = " && ".join([*self._mounts(), f"exec {chroot}"])
+        return ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script]
 
     def run(self, argv: list, env: dict | None = None, cwd: str = "/", timeout: float | None = None,
             **kwargs) -> subprocess.CompletedProcess:
-        """Run `argv` in the tree (call inside `mounted()`); output captured as text unless told otherwise."""
-        argv, popen = self.command(argv, env, cwd)
+        """Run `argv` in the tree with a clean environment plus `env`; output captured as text unless told not."""
+        full_env = {"PATH": CHROOT_PATH, "HOME": "/root", "LANG": "C.UTF-8", "TMPDIR": "/tmp", **(env or {})}
         kwargs.setdefault("capture_output", True)
         kwargs.setdefault("text", True)
-        return subprocess.run(argv, timeout=timeout, **popen, **kwargs)
+        return subprocess.run(self.command(argv, cwd), env=full_env, timeout=timeout, **kwargs)
 
 
 def apt_get(tree: Tree, *args: str) -> None:
     """`apt-get ARGS` inside the tree (the host's DNS settings copied in first); TreeError when it fails."""
     if os.path.exists("/etc/resolv.conf"):
         shutil.copyfile("/etc/resolv.conf", tree.path("/etc/resolv.conf"))
-    env = {"PATH": CHROOT_PATH, "DEBIAN_FRONTEND": "noninteractive", "LANG": "C.UTF-8"}
-    with tree.mounted():
-        _run(["chroot", str(tree.root), "apt-get", "-y", "-qq", *args], f"apt-get {' '.join(args)} (tree)", env=env)
+    t0 = time.perf_counter()
+    proc = tree.run(["apt-get", "-y", "-qq", *args], env={"DEBIAN_FRONTEND": "noninteractive"})
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise TreeError(f"apt-get {' '.join(args)} in {tree.root} failed (exit {proc.returncode}):\n{tail}")
+    _log(f"apt-get {' '.join(args)} (tree): {time.perf_counter() - t0:.0f} s")
 
 
 def _apt_install(tree: Tree, packages: list) -> None:
@@ -189,6 +175,14 @@ def _debootstrap(target: Path) -> None:
     partial.rename(target)
 
 
+def _link_mtab(tree: Tree) -> None:
+    """/etc/mtab → /proc/self/mounts, as Debian's base-files would: Blender lists the mounted file systems at start-up
+    and complains without it; minbase does not make it."""
+    mtab = tree.path("/etc/mtab")
+    if not mtab.exists() and not mtab.is_symlink():
+        mtab.symlink_to("/proc/self/mounts")
+
+
 def ensure_tree(path: str | os.PathLike | None = None) -> Tree:
     """The tree with Blender and PACKAGES, built or completed when needed.
 
@@ -201,6 +195,7 @@ def ensure_tree(path: str | os.PathLike | None = None) -> Tree:
     path = Path(path or os.environ.get(ENV_VAR) or DEFAULT_TREE)
     stamp = path / STAMP
     if stamp.is_file() and stamp.read_text().split() == list(PACKAGES):
+        _link_mtab(Tree(path))
         return Tree(path)
     if os.geteuid() != 0:
         raise TreeError(f"building the Blender tree at {path} needs root (chroot, mount, debootstrap); or set "
@@ -208,9 +203,7 @@ def ensure_tree(path: str | os.PathLike | None = None) -> Tree:
     if not (path / "usr" / "bin").is_dir():
         _debootstrap(path)
     tree = Tree(path)
-    mtab = tree.path("/etc/mtab")
-    if not mtab.exists() and not mtab.is_symlink():
-        mtab.symlink_to("/proc/self/mounts")  # Blender asks for the mounted file systems at start-up
+    _link_mtab(tree)
     missing = tree.missing_packages()
     if missing:
         _apt_install(tree, missing)
@@ -239,8 +232,7 @@ def main(argv: list | None = None) -> int:
         print(tree.root)
         return 0
     command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
-    with tree.mounted([ROOT]):
-        return tree.run(command, cwd=str(ROOT), capture_output=False).returncode
+    return tree.sharing([ROOT]).run(command, cwd=str(ROOT), capture_output=False).returncode
 
 
 if __name__ == "__main__":

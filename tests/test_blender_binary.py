@@ -52,14 +52,13 @@ def _python_paths() -> list:
 
 @pytest.fixture(scope="module")
 def tree():
-    """The Debian tree with Blender, the checkout and this Python mounted (unmounted after the module)."""
+    """The Debian tree with Blender; the checkout and this Python are visible inside at their own paths."""
     from blender_tree import ensure_tree
 
     t0 = time.perf_counter()
     t = ensure_tree()
     TIMINGS["tree (build or check)"] = time.perf_counter() - t0
-    with t.mounted([ROOT, *_python_paths()]):
-        yield t
+    yield t.sharing([ROOT, *_python_paths()])
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "timings.json").write_text(json.dumps({k: round(v, 1) for k, v in TIMINGS.items()}, indent=1))
 
