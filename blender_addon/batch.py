@@ -120,7 +120,7 @@ def conversion_python(args) -> str | None:
 
     preferences = _addon("preferences")
     prefs = next((a.preferences for name, a in bpy.context.preferences.addons.items()
-                  if name.split(".")[-1] == "smplx_video" and a.preferences is not None), None)
+                  if name.split(".")[-1] in ("smplx_video", "blender_addon") and a.preferences is not None), None)
     python = preferences.conversion_python(prefs)
     if python:
         return python

@@ -81,6 +81,9 @@ def base_python() -> str:
 
 def venv_problem(python: str) -> str:
     """Why `python -m venv` would fail (Debian/Ubuntu strip ensurepip from the system Python), or "" if it works."""
+    if os.path.basename(python).lower().startswith("blender"):
+        return ("Blender's Python interpreter was not found (sys.executable is the blender program): tick 'Use an "
+                "existing Python' and choose one that has the dependencies")
     try:
         probe = subprocess.run([python, "-c", "import ensurepip, venv"], capture_output=True, text=True, timeout=60)
     except OSError as exc:
@@ -90,6 +93,10 @@ def venv_problem(python: str) -> str:
     return (f"Blender's Python ({python}) cannot create environments: it has no 'ensurepip' module (Debian and "
             f"Ubuntu ship it separately: apt install python{sys.version_info[0]}.{sys.version_info[1]}-venv). "
             "Or tick 'Use an existing Python' and choose an interpreter that has the dependencies")
+
+
+# Share of the whole install each of install_commands' steps takes (venv, pip upgrade, torch, the rest)
+STEP_WEIGHTS = (0.03, 0.03, 0.64, 0.3)
 
 
 def install_commands(env_dir: str, python: str | None = None, flavour: str | None = None) -> list:
@@ -124,7 +131,8 @@ def check_python(python: str, timeout: float = 120.0) -> tuple[bool, str]:
         return False, f"{python} does not run as a Python ({type(exc).__name__})"
     missing = [name for name in IMPORT_NAMES if not found.get(name)]
     if missing:
-        return False, f"Python {found['python']} lacks {', '.join(missing)}: install them, or use 'Install dependencies'"
+        return False, (f"Python {found['python']} lacks {', '.join(missing)}: install them, or use "
+                       "'Install dependencies'")
     device = "CUDA" if found.get("cuda") else "CPU"
     return True, (f"Python {found['python']}: torch {found['torch']} ({device}), numpy {found['numpy']}, "
                   f"opencv {found['cv2']}, av {found['av']}")

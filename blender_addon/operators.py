@@ -327,7 +327,8 @@ class SMPLX_OT_install_dependencies(bpy.types.Operator):
         self._env_dir = env_dir(prefs)
         os.makedirs(os.path.dirname(self._env_dir), exist_ok=True)
         flavour = {"CPU": "cpu", "PYPI": deps.torch_flavour(cuda=True)}.get(prefs.torch_build if prefs else "AUTO")
-        self._steps = worker.CommandSequence(deps.install_commands(self._env_dir, python, flavour))
+        commands = deps.install_commands(self._env_dir, python, flavour)
+        self._steps = worker.CommandSequence(commands, deps.STEP_WEIGHTS[:len(commands)])
         _RUNNING["install"] = (self._steps, "")
         if prefs is not None:
             prefs.installing, prefs.install_progress, prefs.install_status = True, 0.0, self._steps.status

@@ -54,7 +54,8 @@ def _settings_annotations() -> dict:
                                                 description="Add the video camera with the video as background"),
         "pose_correctives": bpy.props.BoolProperty(
             name="Pose correctives", default=False,
-            description="Add SMPL-X's pose-corrective shape keys, keyed per frame (exact, but slow to play and export)"),
+            description="Add SMPL-X's pose-corrective shape keys, keyed per frame (exact, but slow to play and "
+                        "export)"),
         "timeline": bpy.props.EnumProperty(name="Timeline", items=TIMELINES, default="start",
                                            description="Where the converted frames go on Blender's timeline"),
     }

@@ -28,6 +28,10 @@ STAGE_SPANS = {"load": (0.0, 0.08), "detect": (0.08, 0.45), "regress": (0.45, 0.
 STAGE_NAMES = {"load": "Loading the network", "detect": "Detecting people", "regress": "Estimating poses",
                "smooth": "Smoothing", "import": "Building the rigs"}
 
+# pip's output lines that mark how far an install got
+_PIP_PHASES = (("Collecting ", 0.1), ("Downloading ", 0.3), ("Installing collected packages", 0.8),
+               ("Successfully installed", 1.0))
+
 # pip lines that never say what went wrong (pip prints them around every failure)
 _NOISE = ("hint:", "note:", "[notice]", "╰─>", "│", "see above", "subprocess-exited-with-error",
           "metadata-generation-failed", "this error originates from a subprocess", "encountered error while",
@@ -154,6 +158,7 @@ class ConvertWorker:
         """Start `<python> -m core convert` for `video` (checked first) with `core` importable from `core_parent`;
         `options` is a core.options.ConvertOptions (validated here, so a bad value fails before the child)."""
         check_start(python, core_parent, video)
+        python = os.path.abspath(python)  # the child runs in core_parent: a relative path would point elsewhere
         options.validate()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (core_parent, env.get("PYTHONPATH", "")) if p)
@@ -232,15 +237,20 @@ class ConvertWorker:
 class CommandSequence:
     """Commands run one after another (e.g. create a venv, then pip install), polled like ConvertWorker.
 
-    `fraction` counts finished commands; `status` is the running command's last output line; a failing command
-    stops the sequence with its last stderr line in `error`.
+    `fraction` is the weighted share of finished commands plus, inside a pip command, how far pip got (collecting,
+    downloading, installing); `status` is the running command's last output line; a failing command stops the
+    sequence with pip's last meaningful lines in `error`.
     """
 
-    def __init__(self, commands: list):
+    def __init__(self, commands: list, weights: tuple | None = None):
         if not commands:
             raise ValueError("CommandSequence needs at least one command")
+        self._weights = list(weights) if weights else [1.0] * len(commands)
+        if len(self._weights) != len(commands):
+            raise ValueError(f"{len(commands)} commands but {len(self._weights)} weights")
         self._pending = [list(c) for c in commands]
-        self._total = len(commands)
+        self._index = -1
+        self._phase = 0.0  # how far the running pip command got, 0-1
         self.state = "running"
         self.error = ""
         self.status = ""
@@ -248,14 +258,18 @@ class CommandSequence:
 
     def _start_next(self) -> ConvertWorker:
         command = self._pending.pop(0)
+        self._index += 1
+        self._phase = 0.0
         self.status = " ".join(os.path.basename(c) if i == 0 else c for i, c in enumerate(command[:4]))
         return ConvertWorker(command)
 
     @property
     def fraction(self) -> float:
-        """Finished commands / all commands."""
-        done = self._total - len(self._pending) - (1 if self.state == "running" else 0)
-        return done / self._total
+        """Share of the work done, 0-1 (1 once every command finished)."""
+        if self.state == "done":
+            return 1.0
+        done = sum(self._weights[:self._index]) + self._weights[self._index] * self._phase
+        return done / sum(self._weights)
 
     def poll(self) -> str:
         """Advance without blocking; returns the state ("running", "done", "failed" or "cancelled")."""
@@ -264,11 +278,14 @@ class CommandSequence:
         self._current.poll()
         if self._current.last_output:
             self.status = self._current.last_output[:120]
+            self._phase = max([self._phase] + [share for prefix, share in _PIP_PHASES
+                                               if self._current.last_output.startswith(prefix)])
         if self._current.state == "done" and self._pending:
             self._current = self._start_next()
         elif self._current.state != "running":
             self.state = self._current.state
-            self.error = self._current.error
+            lines = meaningful_lines(list(self._current.output_tail), 3)  # pip says what failed in a few lines
+            self.error = " | ".join(lines) or self._current.error
         return self.state
 
     def cancel(self) -> None:

@@ -199,7 +199,8 @@ class _ConvertOptionsMethods:
     @property
     def smoothing_overrides(self) -> dict[str, float]:
         """{part: sigma} of the per-part values that override the preset."""
-        return {p: float(getattr(self, f"smooth_{p}")) for p in SMOOTH_PARTS if getattr(self, f"smooth_{p}") is not None}
+        values = {p: getattr(self, f"smooth_{p}") for p in SMOOTH_PARTS}
+        return {p: float(v) for p, v in values.items() if v is not None}
 
     @property
     def smoothing_strengths(self) -> dict[str, float]:
@@ -307,6 +308,9 @@ def to_argv(opts: ConvertOptions) -> list[str]:
         elif isinstance(value, (list, tuple)):
             argv += [opt.flag, ",".join(str(int(v)) for v in value)]
         else:
-            text = repr(float(value)) if isinstance(value, float) else str(os.fspath(value) if opt.kind == "path" else value)
+            if isinstance(value, float):
+                text = repr(value)  # exact: the child parses back the same number
+            else:
+                text = os.fspath(value) if opt.kind == "path" else str(value)
             argv += [opt.flag, text]
     return argv

@@ -167,7 +167,8 @@ def test_install_dependencies_headless_reports_pip_error(addon, tmp_path, monkey
     assert "hint" not in prefs.install_status and not prefs.installing
 
     env = Path(prefs.env_dir)  # success: the environment's Python becomes the conversion's
-    make_env = f"import os; os.makedirs({str(env / 'bin')!r}); os.symlink({sys.executable!r}, {str(env / 'bin' / 'python')!r})"
+    python = env / "bin" / "python"
+    make_env = f"import os; os.makedirs({str(env / 'bin')!r}); os.symlink({sys.executable!r}, {str(python)!r})"
     monkeypatch.setattr(deps, "install_commands", lambda env_, python, flavour: [[sys.executable, "-c", make_env]])
     assert bpy.ops.smplx_video.install_dependencies() == {"FINISHED"}
     from blender_addon.preferences import conversion_python
@@ -317,3 +318,131 @@ def test_shard_splits_inputs_without_name_clashes(tmp_path):
     for bad in ("3/3", "1", "a/b", "0/0"):
         with pytest.raises(ValueError, match="--shard"):
             batch.parse_shard(bad)
+
+
+# ---------------------------------------------------------------------------------------------- panel
+class _Layout:
+    """Stands in for a UILayout (panels only draw in a GUI): records every row drawn and whether it was enabled."""
+
+    def __init__(self, log: list, enabled: bool = True):
+        self.log, self.enabled, self.active = log, enabled, True
+        self.use_property_split = self.use_property_decorate = False
+
+    def _child(self, *args, **kwargs) -> "_Layout":
+        child = _Layout(self.log, self.enabled)
+        child._parent = self
+        return child
+
+    row = column = box = _child
+
+    def _on(self) -> bool:
+        node, on = self, True
+        while node is not None:
+            on = on and node.enabled
+            node = getattr(node, "_parent", None)
+        return on
+
+    def prop(self, data, name, **kwargs):
+        self.log.append(("prop", name, self._on()))
+
+    def label(self, text="", **kwargs):
+        self.log.append(("label", text, self._on()))
+
+    def operator(self, idname, **kwargs):
+        self.log.append(("operator", idname, self._on()))
+        return type("Props", (), {})()
+
+    def progress(self, factor=0.0, text="", **kwargs):
+        self.log.append(("progress", text, factor))
+
+    def separator(self, **kwargs):
+        pass
+
+
+def _draw_panel(bpy) -> list:
+    from types import SimpleNamespace
+
+    from blender_addon.panel import SMPLX_PT_import_video
+
+    log: list = []
+    context = SimpleNamespace(scene=bpy.context.scene, window_manager=bpy.context.window_manager,
+                              preferences=bpy.context.preferences)
+    SMPLX_PT_import_video.draw(SimpleNamespace(layout=_Layout(log)), context)
+    return log
+
+
+def test_panel_says_what_is_missing_and_locks_settings_while_running(addon, tmp_path):
+    bpy, prefs = addon
+    prefs.model_dir = ""
+    log = _draw_panel(bpy)
+    texts = [entry[1] for entry in log if entry[0] in ("label", "operator")]
+    assert "No Python with torch for the conversion yet" in texts and "smplx_video.install_dependencies" in texts
+    assert "The model folder is not set" in texts and "preferences.addon_show" in texts
+    assert ("operator", "smplx_video.import_video", False) in log  # nothing to run it with yet
+
+    prefs.model_dir, prefs.use_existing_python, prefs.python_path = str(tmp_path), True, sys.executable
+    log = _draw_panel(bpy)
+    assert ("operator", "smplx_video.import_video", True) in log
+    drawn = {entry[1] for entry in log if entry[0] == "prop"}
+    assert {"video", "variant", "checkpoint", "detector", "people", "smoothing", "timeline"} <= drawn
+    assert all(entry[2] for entry in log if entry[0] == "prop")
+
+    state = bpy.context.window_manager.smplx_video_state
+    state.running, state.progress, state.status = True, 0.5, "Estimating poses — 50 %"
+    try:
+        log = _draw_panel(bpy)
+    finally:
+        state.running = False
+    assert ("progress", "Estimating poses — 50 %", 0.5) in log and ("operator", "smplx_video.cancel", True) in log
+    assert not any(entry[2] for entry in log if entry[0] == "prop")  # every setting is locked
+
+
+def test_install_can_be_cancelled(tmp_path):
+    """Cancel (the preferences' button, Esc) kills the running pip step and drops the remaining ones."""
+    from blender_addon.worker import CommandSequence
+
+    second = [sys.executable, "-c", f"open({str(tmp_path / 'second')!r}, 'w')"]
+    steps = CommandSequence([_sleeper(tmp_path / "first"), second])
+    time.sleep(0.3)
+    assert steps.poll() == "running"
+    steps.cancel()
+    assert steps.poll() == "cancelled" and steps._current._proc.poll() is not None
+    time.sleep(0.3)
+    assert not (tmp_path / "first").exists() and not (tmp_path / "second").exists()
+
+
+def test_relative_python_and_paths_reach_the_child(tmp_path, monkeypatch):
+    """The child runs in core's folder: a relative `--python` and relative paths given by the caller still work."""
+    from blender_addon.worker import ConvertWorker
+    from core.options import ConvertOptions
+
+    monkeypatch.chdir(tmp_path)
+    _script(tmp_path / "py", """\
+        import json, sys
+        print(json.dumps({"stage": "load", "done": 1, "total": 1, "message": " ".join(sys.argv[1:])}), flush=True)
+    """)
+    (tmp_path / "v.mp4").write_bytes(b"")
+    child = ConvertWorker.for_conversion("py", str(ROOT), "v.mp4", "out.npz", ConvertOptions(checkpoint="ck.pth"))
+    assert child.wait(interval=0.02) == "done", child.error
+    argv = child.progress.message.split()
+    assert argv[3] == str(tmp_path / "v.mp4") and argv[argv.index("--checkpoint") + 1] == str(tmp_path / "ck.pth")
+
+
+def test_install_progress_follows_pip(tmp_path):
+    """The bar moves inside the long pip step (collecting, downloading, installing), weighted by step size."""
+    from blender_addon.worker import CommandSequence
+
+    pip = _script(tmp_path / "pip", """\
+        import sys, time
+        for line in ("Collecting torch>=2.5", "Downloading torch-2.10.0-cp313-none-linux_x86_64.whl (190.3 MB)",
+                     "Installing collected packages: torch", "Successfully installed torch-2.10.0"):
+            print(line, flush=True)
+            time.sleep(0.4)
+    """)
+    steps = CommandSequence([[sys.executable, "-c", "pass"], [pip]], weights=(0.2, 0.8))
+    seen = []
+    while steps.poll() == "running":
+        seen.append(round(steps.fraction, 2))
+        time.sleep(0.05)
+    assert steps.fraction == 1.0 and seen == sorted(seen)
+    assert {0.28, 0.44, 0.84} <= set(seen)  # 0.2 + 0.8 × (0.1, 0.3, 0.8)

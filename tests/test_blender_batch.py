@@ -71,7 +71,8 @@ def test_batch_converts_a_video_with_the_pipeline(mannequin_dir, parity_dir, tmp
     (models / "smplx").mkdir(parents=True)
     for item in (Path(mannequin_dir) / "smplx").iterdir():
         (models / "smplx" / item.name).symlink_to(item)
-    (models / "smpler_x_s32.pth.tar").symlink_to(parity_dir / "smpler_x_s32_random.pth.tar")
+    if how == "in-process":  # the official file name in the model directory…
+        (models / "smpler_x_s32.pth.tar").symlink_to(parity_dir / "smpler_x_s32_random.pth.tar")
     # in-process: a folder of two generated videos → one FBX each; subprocess: one video → GLB
     folder = tmp_path / "videos"
     folder.mkdir()
@@ -83,6 +84,8 @@ def test_batch_converts_a_video_with_the_pipeline(mannequin_dir, parity_dir, tmp
     out = tmp_path / "out"
     args = ["--input", str(source), "--output", str(out), "--format", fmt, "--model-dir", str(models),
             "--detector", "static-camera", "--device", "cpu"]
+    if how == "subprocess":  # …or any checkpoint file, handed on to the worker's command line
+        args += ["--checkpoint", str(parity_dir / "smpler_x_s32_random.pth.tar")]
     env = dict(os.environ)
     if how == "subprocess":  # torch hidden from batch.py; the made environment (a link to this Python) has it
         env["BLENDER_USER_RESOURCES"] = str(tmp_path / "blender-user")

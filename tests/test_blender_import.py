@@ -287,7 +287,6 @@ def test_video_without_people_reports_and_leaves_scene_unchanged(bpy, mannequin_
     (models / "smplx").mkdir(parents=True)
     for item in (Path(mannequin_dir) / "smplx").iterdir():
         (models / "smplx" / item.name).symlink_to(item)
-    (models / "smpler_x_s32.pth.tar").symlink_to(parity_dir / "smpler_x_s32_random.pth.tar")
     frames, _ = moving_shapes(8, height=120, width=160, shapes=[], seed=2)
     video = tmp_path / "empty_room.mp4"
     write_video(video, frames, fps=10.0)
@@ -300,6 +299,7 @@ def test_video_without_people_reports_and_leaves_scene_unchanged(bpy, mannequin_
         settings = bpy.context.scene.smplx_video
         settings.video, settings.create_camera, settings.detector = str(video), False, "static-camera"
         settings.device = "cpu"
+        settings.checkpoint = str(parity_dir / "smpler_x_s32_random.pth.tar")  # the panel's Checkpoint row
         before = _counts(bpy)
         with pytest.raises(RuntimeError, match="no person found"):
             bpy.ops.smplx_video.import_video()

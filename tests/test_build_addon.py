@@ -125,7 +125,8 @@ for name in ("torch", "torchvision", "scipy", "cv2", "smplx", "av"):
 sys.path.insert(0, {str(tmp_path)!r})
 import smplx_video
 from smplx_video import animate, batch, camera, export, importer, rig, worker
-from smplx_video import operators, panel, preferences
+from smplx_video import deps, operators, panel, preferences, properties
+from smplx_video.core import options
 assert smplx_video.core.__name__ == "smplx_video.core", smplx_video.core.__name__
 model = rig.load_body_model({str(mannequin_dir)!r})
 assert model.rest_joints(model.shape_dirs[0, 0] * 0).shape == (55, 3)

@@ -88,6 +88,14 @@ def test_bad_values_name_the_flag():
             options_from_args(parser.parse_args(["v.mp4", "-o", "o.npz", *argv]))
 
 
+def test_variant_names_match_the_network_sizes():
+    from core.model.config import VARIANTS as SIZES
+    from core.options import VARIANTS, option
+
+    assert tuple(SIZES) == VARIANTS
+    assert option("variant").values == ("auto", *VARIANTS)
+
+
 def test_smoothing_defaults_come_from_the_presets():
     from core.options import SMOOTH_PARTS, ConvertOptions, option
     from core.smooth import SMOOTHING_PRESETS

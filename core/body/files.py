@@ -24,7 +24,6 @@ logger = logging.getLogger(__name__)
 ENV_VAR = "SMPLX_VIDEO_MODELS"
 GENDERS = ("neutral", "male", "female")
 AUX_FILES = ("SMPLX_to_J14.pkl", "MANO_SMPLX_vertex_ids.pkl", "SMPL-X__FLAME_vertex_ids.npy")
-SMPLERX_VARIANTS = ("s32", "b32", "l32", "h32")
 DETECTOR_FILES = (
     "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth",
     "faster_rcnn_r50_fpn_1x_coco_20200130-047c8118.pth",
@@ -245,7 +244,9 @@ def expected_model_files() -> list[tuple[str, str]]:
     """(relative path, how to get it) for every file a complete model directory can hold."""
     rows = [(f"smplx/SMPLX_{g.upper()}.npz", _HOW_SMPLX) for g in GENDERS]
     rows += [(f"smplx/{name}", _HOW_AUX) for name in AUX_FILES]
-    rows += [(f"smpler_x_{v}.pth.tar", _HOW_SMPLERX) for v in SMPLERX_VARIANTS]
+    from ..options import VARIANTS
+
+    rows += [(f"smpler_x_{v}.pth.tar", _HOW_SMPLERX) for v in VARIANTS]
     rows += [(name, _HOW_DETECTOR[name]) for name in DETECTOR_FILES]
     return rows
 
