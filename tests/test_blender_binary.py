@@ -288,7 +288,8 @@ def test_gui_modal_import_completes_with_monotonic_progress(gui_run):
     assert len(run["armatures"]) == 1, run
     assert run["frame_range"] == [1, frames] and run["fps"] == pytest.approx(fps), run
     assert run["processes_after"] == [] and run["new_temp_folders"] == [], run
-    for name in ("panel_idle.png", "progress_run1.png", "progress_run2.png", "panel_done.png", "camera_view.png"):
+    for name in ("panel_idle.png", "progress_run1.png", "progress_run2.png", "progress_run2_scrolled.png",
+                 "panel_done.png", "camera_view.png"):
         shot = gui_run["out"] / name
         assert shot.is_file() and shot.stat().st_size > 50_000, name
 

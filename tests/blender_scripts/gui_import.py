@@ -179,6 +179,12 @@ def _first_view() -> dict:
             "pelvis": list(pelvis), "pelvis_in_view": list(view), "camera_inside_cube": inside_cube}
 
 
+def _scroll_sidebar(direction: str) -> None:
+    window, area, _, ui = _view3d()
+    with bpy.context.temp_override(window=window, area=area, region=ui):
+        getattr(bpy.ops.view2d, f"scroll_{direction}")(deltay=5000)
+
+
 def _look_through_camera() -> None:
     _, area, _, _ = _view3d()
     area.spaces.active.region_3d.view_perspective = "CAMERA"
@@ -295,6 +301,9 @@ class Driver:
             last = self.run["samples"][-1]
             if not self.shot_taken and last["running"] and last["progress"] >= 0.5:
                 _screenshot("progress_run2.png")
+                _scroll_sidebar("down")  # the progress bar and Cancel sit at the panel's foot
+                _screenshot("progress_run2_scrolled.png")
+                _scroll_sidebar("up")
                 self.shot_taken = True
             if not last["running"]:
                 self._go("run2_done")
