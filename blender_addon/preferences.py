@@ -2,8 +2,6 @@
 Python" with a status line), the model directory (a one-line summary, the per-file checklist folded) and where the
 environment goes. Install dependencies comes first, so it is never below the fold."""
 
-from __future__ import annotations
-
 import os
 
 import bpy
@@ -56,6 +54,11 @@ def model_summary(model_dir: str) -> tuple[bool, str]:
     return body, line
 
 
+def _forget_check(prefs, _context=None) -> None:
+    """Another interpreter was chosen: the last check no longer applies."""
+    prefs.python_status, prefs.python_ok = "", False
+
+
 class SMPLXVideoPreferences(bpy.types.AddonPreferences):
     """Conversion environment, model files and where the environment goes."""
 
@@ -69,7 +72,7 @@ class SMPLXVideoPreferences(bpy.types.AddonPreferences):
         description="Run conversions with a Python that already has torch and the other dependencies "
                     "(e.g. the project's .venv) instead of installing them")
     python_path: bpy.props.StringProperty(
-        name="Python", subtype="FILE_PATH",
+        name="Python", subtype="FILE_PATH", update=_forget_check,
         description="Python interpreter with torch that runs the conversion")
     python_status: bpy.props.StringProperty(name="Python status", default="")
     python_ok: bpy.props.BoolProperty(name="Python usable", default=False)
@@ -97,6 +100,8 @@ def _draw_environment(layout, prefs) -> None:
         row.operator("smplx_video.check_python", text="Check", icon="FILE_REFRESH")
         if prefs.python_status:
             box.label(text=prefs.python_status, icon="CHECKMARK" if prefs.python_ok else "ERROR")
+        elif prefs.python_path:
+            box.label(text="Not checked yet: press Check", icon="INFO")
         return
     flavour = _flavour(prefs)
     col = box.column()

@@ -143,9 +143,12 @@ class ConvertWorker:
         self._stderr: list = []
         popen_kwargs = {"start_new_session": True} if os.name == "posix" else {
             "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+        # UTF-8 both ways whatever the locale (Blender is often started under C/POSIX): pip draws its errors with
+        # box characters, and a line that fails to decode would stop the reader thread and lose the output
+        env = {**(os.environ if env is None else env), "PYTHONIOENCODING": "utf-8"}
         self._proc = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      stdin=subprocess.DEVNULL, text=True, bufsize=1, env=env, cwd=cwd,
-                                      **popen_kwargs)
+                                      stdin=subprocess.DEVNULL, text=True, encoding="utf-8", errors="replace",
+                                      bufsize=1, env=env, cwd=cwd, **popen_kwargs)
         self._threads = [
             threading.Thread(target=self._read, args=(self._proc.stdout, "out"), daemon=True),
             threading.Thread(target=self._read, args=(self._proc.stderr, "err"), daemon=True),

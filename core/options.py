@@ -78,11 +78,11 @@ class Option:
         return tuple(c[0] for c in self.choices)
 
     def full_help(self) -> str:
-        """Help text with the unit and default, e.g. "... (px; default 50)"."""
+        """Help text with the unit and default, e.g. "smallest person box kept, width [px; default 50]"."""
         bits = [self.unit] if self.unit else []
         if self.default is not None and self.kind != "bool":
-            bits.append(f"default {self.default}")
-        return f"{self.help} ({'; '.join(bits)})" if bits else self.help
+            bits.append(f"default {self.default:g}" if isinstance(self.default, float) else f"default {self.default}")
+        return f"{self.help} [{'; '.join(bits)}]" if bits else self.help
 
     def convert(self, raw: Any) -> Any:
         """Check and convert one value (from a CLI string, a property or Python); ValueError names the flag."""

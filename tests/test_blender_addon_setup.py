@@ -153,6 +153,24 @@ def test_pip_failure_shows_the_real_error():
     assert not any(line.startswith(("hint:", "note:")) or "See above" in line for line in lines)
 
 
+def test_pip_box_characters_survive_a_c_locale(tmp_path):
+    """Blender started under LANG=C (ASCII): pip's "╰─>" lines must not stop the reader (the error was lost)."""
+    failing = _script(tmp_path / "fake_pip", f"import sys; sys.stderr.write({PIP_FAILURE!r}); sys.exit(1)\n")
+    code = f"""
+import sys, time
+sys.path.insert(0, {str(ROOT)!r})
+from blender_addon.worker import CommandSequence
+steps = CommandSequence([[{failing!r}]])
+while steps.poll() == "running":
+    time.sleep(0.02)
+print(steps.state, steps.error.encode("ascii", "replace").decode())
+"""
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("failed") and "Unknown compiler" in run.stdout, run.stdout
+
+
 def test_install_dependencies_headless_reports_pip_error(addon, tmp_path, monkeypatch):
     """execute() (scripts, background mode) runs the steps; a failure shows pip's error line, not its hint."""
     from blender_addon import deps
@@ -198,6 +216,7 @@ def test_use_an_existing_python_is_checked(addon, tmp_path):
     bare = tmp_path / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=120)
     prefs.python_path = str(bare / "bin" / "python")
+    assert (prefs.python_status, prefs.python_ok) == ("", False)  # a new choice is unchecked
     with pytest.raises(RuntimeError, match="lacks torch"):
         bpy.ops.smplx_video.check_python()
     assert not prefs.python_ok
