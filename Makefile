@@ -5,7 +5,7 @@ VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 APT_LIBS := libx11-6 libxrender1 libxfixes3 libxi6 libxkbcommon0 libxext6 libsm6 libgl1
 
-.PHONY: run test deps syslibs clean
+.PHONY: run test test-blender-binary deps syslibs clean
 
 $(STAMP): pyproject.toml constraints-dev.txt
 	@$(MAKE) --no-print-directory syslibs
@@ -29,6 +29,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VPY) -m pytest -q -p no:cacheprovider
+
+# The add-on in a real Blender (Debian's blender 4.3, Python 3.13) from a Debian trixie tree that is built once into
+# .cache/blender-trixie (root + apt; about 1.5 min) or taken from $$SMPLX_VIDEO_BLENDER_TREE; GUI parts under Xvfb.
+test-blender-binary: $(STAMP)
+	$(VPY) tests/blender_tree.py ensure
+	$(VPY) -m pytest -q -p no:cacheprovider -m blender_binary --durations=0 tests/test_blender_binary.py
 
 clean:
 	rm -rf $(VENV) out dist

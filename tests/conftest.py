@@ -1,4 +1,5 @@
-"""Shared fixtures: the parity folder, a session-wide mannequin, and the CI rule for `blender` tests."""
+"""Shared fixtures: the parity folder, a session-wide mannequin, the CI rule for `blender` tests, and the opt-in
+`blender_binary` tests."""
 
 from __future__ import annotations
 
@@ -12,8 +13,18 @@ PARITY_DIR = ROOT.parent / "shared" / "reference" / "parity"
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip `gpu` tests without CUDA; `blender` tests skip without bpy, except in CI where that is a failure."""
+    """Skip `gpu` tests without CUDA; `blender` tests skip without bpy, except in CI where that is a failure.
+
+    `blender_binary` tests (a real Blender in a Debian tree, minutes) run only when asked for with
+    `-m blender_binary` (`make test-blender-binary`); any other run leaves them out.
+    """
     import importlib.util
+
+    if "blender_binary" not in (config.getoption("markexpr", "") or ""):
+        binary = [item for item in items if "blender_binary" in item.keywords]
+        if binary:
+            config.hook.pytest_deselected(items=binary)
+            items[:] = [item for item in items if "blender_binary" not in item.keywords]
 
     has_bpy = importlib.util.find_spec("bpy") is not None
     in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
