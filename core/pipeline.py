@@ -1,9 +1,12 @@
 """Video → MotionClip: decode, detect, track, regress (SMPLer-X), one camera, smooth, report.
 
-Two streamed passes over the video keep memory bounded whatever its length: the first detects people and links
-them into tracks (tracking needs the whole box history before identities are final); the second decodes again
-and feeds the tracked boxes' crops to the network in batches, with decoding and cropping on a background
-thread so that they overlap the model's work. Stages report progress through one callback.
+By default the detector runs on keyframes only and each person's box follows the network's own 2D joints in
+between (`core.propagate`: one streamed pass, detection, tracking and regression in one loop). With
+`detect_every=1` (the reference's way) two streamed passes keep memory bounded whatever the video's length: the
+first detects people on every frame and links them into tracks (tracking needs the whole box history before
+identities are final); the second decodes again and feeds the tracked boxes' crops to the network in batches,
+with decoding and cropping on a background thread so that they overlap the model's work. Stages report progress
+through one callback.
 """
 
 from __future__ import annotations
@@ -64,6 +67,11 @@ class ConvertOptions:
         focal: focal length of the video camera in pixels (None: estimated from a typical field of view).
         smoothing: preset name (off, light, default, strong); `smoothing_overrides` set single strengths.
         det_score_thr: detections below this score are ignored (the reference keeps every box: 0.05 internal).
+        detect_every: run the detector every N processed frames (1: every frame, as the reference); 0: on adaptive
+            keyframes (every 8 to 16 frames, sooner when a track is in doubt or someone may have entered), boxes
+            following the network's joints in between (`core.propagate`).
+        detector_size: short side in pixels the network detectors (torchvision, mmdet) resize frames to (the
+            reference's 800; long side capped at 1333/800 of it).
         min_box: (w, h) smallest person box, pixels (the reference's 50×150).
         max_gap, min_track: tracker settings (frames).
         with_mesh: also keep per-frame vertices (only for the overlay).
@@ -87,6 +95,8 @@ class ConvertOptions:
     min_box: tuple[float, float] = (50.0, 150.0)
     max_gap: int = 10
     min_track: int = 5
+    detect_every: int = 0
+    detector_size: int = 640
 
     def resolved_model_dir(self) -> Path:
         from .body.files import default_model_dir
@@ -109,6 +119,7 @@ class ConvertResult:
     raw: MotionClip
     stage_seconds: dict[str, float]
     stage_frames: dict[str, int]
+    detector_calls: int = 0
 
 
 def resolve_device(name: str = "auto") -> str:
@@ -149,7 +160,6 @@ def save_npz_atomic(path: Path, **arrays: np.ndarray) -> Path:
 # ---------------------------------------------------------------------------------------------- the stages
 def _detect_and_track(source, detector, opts: ConvertOptions, progress: Progress) -> list:
     """Pass 1: person boxes per frame → tracks with stable identities."""
-    from .detect import select_largest, select_people
     from .track import select_tracks, track_boxes
 
     dets, indices = [], []
@@ -160,11 +170,7 @@ def _detect_and_track(source, detector, opts: ConvertOptions, progress: Progress
         if not batch:
             return
         for frame, boxes in zip(batch, detector.detect([f.image for f in batch])):
-            if opts.people == "largest":
-                kept = select_largest(boxes, *opts.min_box)
-            else:
-                kept = select_people(boxes, opts.det_score_thr, 0.5, *opts.min_box)
-            dets.append(np.asarray(kept, dtype=np.float32).reshape(-1, 5))
+            dets.append(_select_people(boxes, opts))
             indices.append(frame.index)
         batch.clear()
         progress("detect", len(dets), total, "")
@@ -182,6 +188,36 @@ def _detect_and_track(source, detector, opts: ConvertOptions, progress: Progress
         raise ValueError(f"{source.path}: no person found (detector '{opts.detector}', {len(dets)} frames; "
                          "try another detector, a lower --det-score, or check the frame range)")
     return tracks
+
+
+def _select_people(boxes: np.ndarray, opts: ConvertOptions) -> np.ndarray:
+    """One frame's detections → the people to follow (the reference's rules), (k, 5) float32."""
+    from .detect import select_largest, select_people
+
+    if opts.people == "largest":
+        kept = select_largest(boxes, *opts.min_box)
+    else:
+        kept = select_people(boxes, opts.det_score_thr, 0.5, *opts.min_box)
+    return np.asarray(kept, dtype=np.float32).reshape(-1, 5)
+
+
+def _track_and_regress(source, detector, model, opts: ConvertOptions, progress: Progress
+                       ) -> tuple[list, list[dict[str, np.ndarray]], Any]:
+    """Sparse detection: keyframes, boxes from the network's joints in between (`core.propagate`)."""
+    from .propagate import SparseSettings, track_and_regress
+    from .track import select_tracks
+
+    tracks, regressed, stats = track_and_regress(
+        source, detector, model, lambda boxes: _select_people(boxes, opts), SparseSettings(opts.detect_every),
+        opts.max_gap, opts.min_track, opts.min_box, progress)
+    if stats.frames == 0:
+        raise ValueError(f"{source.path}: the selected frame range holds no frames")
+    chosen = {t.track_id for t in select_tracks(tracks, opts.people)}
+    kept = [(t, r) for t, r in zip(tracks, regressed) if t.track_id in chosen]
+    if not kept:
+        raise ValueError(f"{source.path}: no person found (detector '{opts.detector}', {stats.frames} frames; "
+                         "try another detector, a lower --det-score, or check the frame range)")
+    return [t for t, _ in kept], [r for _, r in kept], stats
 
 
 def _crop_jobs(source, tracks: list, queue_out: queue.Queue, stop: threading.Event) -> None:
@@ -373,7 +409,8 @@ def convert_video(video: str | Path, options: ConvertOptions | None = None, prog
         from .detect import build_detector
 
         # a background model samples ~50 frames spread over the whole selected range
-        extra = {"every": max(1, -(-source.num_frames // 50))} if opts.detector == "static-camera" else {}
+        extra = {"every": max(1, -(-source.num_frames // 50))} if opts.detector == "static-camera" else \
+            {"min_size": opts.detector_size, "max_size": round(opts.detector_size * 1333 / 800)}
         detector = build_detector(opts.detector, model_dir, device=resolve_device(opts.device), **extra)
     report("load", 1, 1, f"{opts.variant.upper()} on {model.encoder.pos_embed.device}")
     seconds["load"] = time.perf_counter() - t0
@@ -381,20 +418,28 @@ def convert_video(video: str | Path, options: ConvertOptions | None = None, prog
     t = time.perf_counter()
     if getattr(detector, "needs_fit", False):
         detector.fit(source)
-    tracks = _detect_and_track(source, detector, opts, report)
-    seconds["detect+track"] = time.perf_counter() - t
-    t = time.perf_counter()
-    regressed = _regress(source, tracks, model, opts, report)
-    seconds["regress"] = time.perf_counter() - t
+    if opts.detect_every == 1:
+        tracks = _detect_and_track(source, detector, opts, report)
+        seconds["detect+track"] = time.perf_counter() - t
+        t = time.perf_counter()
+        regressed = _regress(source, tracks, model, opts, report)
+        seconds["regress"] = time.perf_counter() - t
+        frames = {"detect+track": source.num_frames}
+        calls = source.num_frames
+    else:
+        seconds["fit"] = time.perf_counter() - t
+        tracks, regressed, stats = _track_and_regress(source, detector, model, opts, report)
+        seconds.update(stats.seconds)
+        frames = {"detect": stats.detector_calls, "decode wait": stats.frames, "entry watch": stats.frames}
+        calls = stats.detector_calls
     t = time.perf_counter()
     raw = _to_clip(source, tracks, regressed, model_arrays, opts)
     strengths = {**preset, **opts.smoothing_overrides}
     clip = smooth_clip(raw, **strengths)
     seconds["smooth"] = time.perf_counter() - t
     report("smooth", 1, 1, f"{len(clip.tracks)} people")
-    frames = {"detect+track": source.num_frames, "regress": sum(len(tr) for tr in raw.tracks),
-              "smooth": sum(len(tr) for tr in raw.tracks)}
-    return ConvertResult(clip, raw, seconds, frames)
+    frames.update({"regress": sum(len(tr) for tr in raw.tracks), "smooth": sum(len(tr) for tr in raw.tracks)})
+    return ConvertResult(clip, raw, seconds, frames, calls)
 
 
 def _build_model(opts: ConvertOptions):
@@ -434,6 +479,11 @@ def add_convert_arguments(p: argparse.ArgumentParser) -> None:
     for part in ("root", "body", "hands", "face", "transl"):
         p.add_argument(f"--smooth-{part}", type=float, help=f"override the {part} smoothing sigma (frames)")
     p.add_argument("--det-score", type=float, default=0.5, help="detector score threshold")
+    p.add_argument("--detect-every", type=int, default=0,
+                   help="run the detector every N frames (1: every frame); 0: adaptive keyframes, boxes following "
+                        "the network's joints in between")
+    p.add_argument("--detector-size", type=int, default=640,
+                   help="short side (px) frames are resized to for the torchvision/mmdet detector (reference: 800)")
     p.add_argument("--report", help="quality report JSON (default: OUTPUT with .report.json)")
     p.add_argument("--overlay", help="write the mesh drawn over the video to this .mp4")
     p.add_argument("--per-frame-dir", help="also write the original per-frame layout (smplx/*.npz, meta/*.json)")
@@ -444,6 +494,9 @@ def options_from_args(args: argparse.Namespace) -> ConvertOptions:
     """argparse namespace → ConvertOptions, validating what argparse cannot."""
     if args.batch_size < 1 or args.stride < 1:
         raise ValueError("--batch-size and --stride must be at least 1")
+    if args.detect_every < 0 or args.detector_size < 32:
+        raise ValueError(f"--detect-every must be >= 0 (0: adaptive) and --detector-size >= 32 px; got "
+                         f"{args.detect_every} and {args.detector_size}")
     people: str | list[int] = args.people
     if people not in ("all", "largest"):
         try:
@@ -457,7 +510,8 @@ def options_from_args(args: argparse.Namespace) -> ConvertOptions:
         checkpoint=Path(args.checkpoint) if args.checkpoint else None, variant=args.variant,
         detector=args.detector, device=args.device, precision=args.precision, batch_size=args.batch_size,
         people=people, start=args.start, end=args.end, stride=args.stride, focal=args.focal,
-        smoothing=args.smoothing, smoothing_overrides=overrides, det_score_thr=args.det_score)
+        smoothing=args.smoothing, smoothing_overrides=overrides, det_score_thr=args.det_score,
+        detect_every=args.detect_every, detector_size=args.detector_size)
 
 
 def _progress_printer(as_json: bool) -> tuple[Progress, Callable[[], None]]:
