@@ -28,9 +28,9 @@ One loop over the frames, decoded once on a background thread (the box of frame 
 
 The entry watch is the cheap check for a person entering between keyframes: the frame at about 180 px height
 against a background (the static-camera detector's when that is the detector, else a running average learned
-outside the tracked boxes); a large foreground blob outside every tracked box triggers a detection. A false alarm
-(no new person found) silences it for one interval, so a moving camera costs at most one extra detection per
-interval.
+outside the tracked boxes); a large foreground blob outside every tracked box triggers a detection. After a false alarm
+(no new person found) only a blob a tenth larger raises it again within the next interval, so a person walking in is detected as soon as they are big enough, and a moving camera costs few extra
+detections.
 
 Propagated frames carry the track's last detection score (the smoother weighs frames by score).
 """
@@ -158,7 +158,8 @@ class EntryWatch:
         size: (width, height) of the video.
         background: (H, W, 3) uint8 fixed background (the static-camera detector's), or None to learn a running
             average outside the tracked boxes.
-        min_box: (w, h) smallest person in video pixels; a blob must cover half of that area and half its height.
+        min_box: (w, h) smallest person box in video pixels (the selection rule's): a blob's box must be at least
+            0.9 of it both ways (smaller people would not be kept anyway) and the blob cover a quarter of its area.
         height: working height in pixels.
         threshold: per-channel difference (0..255) for a foreground pixel.
         rate: running-average update rate per frame.
@@ -169,8 +170,8 @@ class EntryWatch:
         self.scale = min(1.0, height / size[1])
         self.small = (max(1, round(size[0] * self.scale)), max(1, round(size[1] * self.scale)))
         self.threshold, self.rate = threshold, rate
-        self.min_area = 0.5 * min_box[0] * min_box[1] * self.scale ** 2
-        self.min_h = 0.5 * min_box[1] * self.scale
+        self.min_area = 0.25 * min_box[0] * min_box[1] * self.scale ** 2
+        self.min_w, self.min_h = 0.9 * min_box[0] * self.scale, 0.9 * min_box[1] * self.scale
         self.learn = background is None
         self.background = None if background is None else self._shrink(background).astype(np.float32)
         self.known = None if background is None else np.ones(self.small[::-1], bool)
@@ -189,24 +190,26 @@ class EntryWatch:
                  max(0, int(x1 - pad)):max(0, int(np.ceil(x2 + pad)))] = False
         return mask
 
-    def check(self, image: np.ndarray, boxes: np.ndarray) -> bool:
-        """True when `image` (H, W, 3) uint8 shows a person-sized blob outside `boxes` (n, 4) xyxy; then learns."""
+    def check(self, image: np.ndarray, boxes: np.ndarray) -> float:
+        """The largest person-sized foreground blob of `image` (H, W, 3) uint8 outside `boxes` (n, 4) xyxy, in
+        working pixels (0: none); then learns."""
         import cv2
 
         small = self._shrink(image).astype(np.float32)
         outside = self._outside(boxes)
         if self.background is None:
             self.background, self.known = small.copy(), outside.copy()
-            return False
+            return 0.0
         fg = (np.abs(small - self.background).max(axis=2) > self.threshold) & outside & self.known
         fg = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         n, _, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
-        alarm = bool(np.any((stats[1:, cv2.CC_STAT_AREA] >= self.min_area)
-                            & (stats[1:, cv2.CC_STAT_HEIGHT] >= self.min_h)))
+        big = ((stats[1:, cv2.CC_STAT_AREA] >= self.min_area) & (stats[1:, cv2.CC_STAT_WIDTH] >= self.min_w)
+               & (stats[1:, cv2.CC_STAT_HEIGHT] >= self.min_h))
+        largest = float(stats[1:, cv2.CC_STAT_AREA][big].max()) if big.any() else 0.0
         if self.learn:
             self.background[outside] += self.rate * (small[outside] - self.background[outside])
             self.known |= outside
-        return alarm
+        return largest
 
 
 # ---------------------------------------------------------------------------------------------- tracks
@@ -227,6 +230,7 @@ class _Live:
     extent: np.ndarray | None = None  # the last detected box around all its joints (`extent_offsets`)
     points: np.ndarray | None = None  # the last frame's joints (body and hands), px
     last_match: int = 0  # processed-frame step of the last detection
+    last_seen: int = 0  # ... of the last frame that was detected or confidently followed
     last_good: int = 0  # number of rows up to the last detected or confidently followed frame
     doubt: bool = False
     doubtful: bool = False  # the last frame's own check failed
@@ -272,7 +276,7 @@ class SparseTracker:
         """Start a processed frame; returns why the detector must run on it (None: it need not)."""
         self.step += 1
         for tr in list(self.live):
-            if tr.doubt and self.step - tr.last_match > self.max_gap:
+            if tr.doubt and self.step - tr.last_seen > self.max_gap:
                 self._end(tr)
         if self.step >= self.next_key:
             return "schedule"
@@ -310,7 +314,7 @@ class SparseTracker:
                 tr.doubt = True
         new = [c for c in range(len(dets)) if c not in set(matched.values())]
         for c in new:
-            tr = _Live(self.serial, float(dets[c, 4]), last_match=self.step)
+            tr = _Live(self.serial, float(dets[c, 4]), last_match=self.step, last_seen=self.step)
             self.serial += 1
             tr.add(frame, dets[c, :4], dets[c, 4])
             self.live.append(tr)
@@ -365,8 +369,8 @@ class SparseTracker:
             tr.velocity = v if not tr.velocity.any() else 0.5 * tr.velocity + 0.5 * v
         tr.anchor, tr.anchor_frame, tr.points = anchor, frame, joints_px
         tr.doubtful = doubtful and not detected
-        if detected or not (doubtful or tr.doubt):
-            tr.last_good = len(tr.frames)
+        if detected or not doubtful:
+            tr.last_good, tr.last_seen = len(tr.frames), self.step
 
     # -- the end
     def _end(self, tr: _Live) -> None:
@@ -445,16 +449,16 @@ def track_and_regress(source, detector, model, select: Callable[[np.ndarray], np
     stats = SparseStats()
     tracker = SparseTracker(source.size, settings, max_gap, min_box)
     watch = EntryWatch(source.size, getattr(detector, "background", None), min_box)
-    mute_until = -1
+    muted_area, mute_until = 0.0, -1  # a false alarm's blob; it must grow by a tenth to alarm again
     total = source.num_frames
     for frame in _decoded(source, stats):
         t = time.perf_counter()
         reason = tracker.begin(frame.index)
-        if reason is None and tracker.step >= mute_until and \
-                watch.check(frame.image, tracker.predicted_boxes(frame.index)):
+        blob = watch.check(frame.image, tracker.predicted_boxes(frame.index))
+        if tracker.step >= mute_until:
+            muted_area = 0.0
+        if reason is None and blob > 1.1 * muted_area:
             reason = "entry"
-        elif reason is not None:
-            watch.check(frame.image, tracker.predicted_boxes(frame.index))  # keeps learning the background
         stats.add_time("entry watch", time.perf_counter() - t)
         if reason is not None:
             t = time.perf_counter()
@@ -463,7 +467,7 @@ def track_and_regress(source, detector, model, select: Callable[[np.ndarray], np
             stats.detector_calls += 1
             stats.reasons[reason] = stats.reasons.get(reason, 0) + 1
             if tracker.assign(frame.index, dets) == 0 and reason == "entry":
-                mute_until = tracker.step + tracker.interval
+                muted_area, mute_until = blob, tracker.step + tracker.interval
             progress("detect", stats.frames + 1, total, f"{stats.detector_calls} detector calls")
         else:
             tracker.follow(frame.index)
