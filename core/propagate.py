@@ -12,9 +12,10 @@ One loop over the frames, decoded once on a background thread (the box of frame 
    crop from it as from a detection (aspect 3:4, ×1.25). Measured on the demo video, these boxes give crops within
    2% (rms) of the per-frame detections' in place and size; a box anchored on the body alone, without the arms,
    moved the crop centre by up to 10% of the person's height when the arms moved, and the pose error grew by 4 mm.
-2. The frame is a keyframe, and the detector runs, when: it is the first; `interval` processed frames have passed
+2. The frame is a keyframe, and the detector runs, when: it is the first; `interval` video frames have passed
    (the interval doubles, up to `max_interval`, after each keyframe that found every track where its joints said and
-   nobody new; it falls back to `min_interval` otherwise; `detect_every` fixes it); a track looked doubtful on the
+   nobody new; it falls back to `min_interval` otherwise; it counts video frames, so that with a frame stride the
+   people move as far between keyframes; `detect_every` fixes it in processed frames); a track looked doubtful on the
    previous frame (the box its joints now call for overlaps the box it was cropped from under `drift_iou`, a body
    joint lies outside that box, the body's size jumped, or the box left the image or fell under the smallest
    person size); two tracks' boxes overlap; a track missed a detection (then every frame is detected until it is
@@ -67,7 +68,7 @@ class SparseSettings:
 
     Attributes:
         detect_every: fixed keyframe interval in processed frames (1: every frame); 0: adaptive.
-        min_interval, max_interval: bounds of the adaptive interval.
+        min_interval, max_interval: bounds of the adaptive interval, video frames.
         drift_iou: a track is re-detected when the box its joints now call for overlaps the box it was cropped
             from less than this ...
         size_change: ... or when its body's size changes by more than this factor from the previous frame.
@@ -259,12 +260,15 @@ class SparseTracker:
         settings: when to detect.
         max_gap: processed frames a track may go without a detection once one was missed.
         min_box: (w, h) smallest person box (the reference's 50×150): a followed box under it is doubtful.
+        stride: video frames per processed frame.
     """
 
     def __init__(self, size: tuple[int, int], settings: SparseSettings, max_gap: int,
-                 min_box: tuple[float, float]) -> None:
+                 min_box: tuple[float, float], stride: int = 1) -> None:
         self.size, self.settings, self.max_gap, self.min_box = size, settings, max_gap, min_box
-        self.interval = settings.detect_every or settings.min_interval
+        self.stride = stride
+        self.interval = settings.min_interval  # adaptive, video frames
+        self.gap = settings.detect_every or 1  # processed frames to the next scheduled keyframe
         self.live: list[_Live] = []
         self.ended: list[_Live] = []
         self.serial = 0
@@ -318,13 +322,12 @@ class SparseTracker:
             self.serial += 1
             tr.add(frame, dets[c, :4], dets[c, 4])
             self.live.append(tr)
-        if self.settings.detect_every:
-            self.interval = self.settings.detect_every
-        elif steady:
+        if steady:
             self.interval = min(2 * self.interval, self.settings.max_interval)
         else:
             self.interval = self.settings.min_interval
-        self.next_key = self.step + self.interval
+        self.gap = self.settings.detect_every or max(1, round(self.interval / self.stride))
+        self.next_key = self.step + self.gap
         return len(new)
 
     def follow(self, frame: int) -> None:
@@ -447,7 +450,7 @@ def track_and_regress(source, detector, model, select: Callable[[np.ndarray], np
     from .crop import crop_people
 
     stats = SparseStats()
-    tracker = SparseTracker(source.size, settings, max_gap, min_box)
+    tracker = SparseTracker(source.size, settings, max_gap, min_box, getattr(source, "stride", 1))
     watch = EntryWatch(source.size, getattr(detector, "background", None), min_box)
     muted_area, mute_until = 0.0, -1  # a false alarm's blob; it must grow by a tenth to alarm again
     total = source.num_frames
@@ -467,7 +470,7 @@ def track_and_regress(source, detector, model, select: Callable[[np.ndarray], np
             stats.detector_calls += 1
             stats.reasons[reason] = stats.reasons.get(reason, 0) + 1
             if tracker.assign(frame.index, dets) == 0 and reason == "entry":
-                muted_area, mute_until = blob, tracker.step + tracker.interval
+                muted_area, mute_until = blob, tracker.step + tracker.gap
             progress("detect", stats.frames + 1, total, f"{stats.detector_calls} detector calls")
         else:
             tracker.follow(frame.index)
