@@ -29,9 +29,9 @@ One loop over the frames, decoded once on a background thread (the box of frame 
 
 The entry watch is the cheap check for a person entering between keyframes: the frame at about 180 px height
 against a background (the static-camera detector's when that is the detector, else a running average learned
-outside the tracked boxes); a large foreground blob outside every tracked box triggers a detection. After a false alarm
-(no new person found) only a blob a tenth larger raises it again within the next interval, so a person walking in is detected as soon as they are big enough, and a moving camera costs few extra
-detections.
+outside the tracked boxes); a foreground blob outside every tracked box that is as large as the smallest person
+the selection keeps triggers a detection. After a false alarm (no new person found) only a blob a tenth larger
+raises it again within the next interval, so a moving camera costs few extra detections.
 
 Propagated frames carry the track's last detection score (the smoother weighs frames by score).
 """
@@ -345,11 +345,8 @@ class SparseTracker:
         """Store a track's network output on `frame` and check it (sets `doubtful`)."""
         used = tr.boxes[-1]
         detected = tr.last_match == self.step and not tr.doubt
-        if output is None or joints_px is None:  # the box left the image: nothing to follow
+        if output is None or joints_px is None:  # the box left the image: coast on the last joints' velocity
             tr.doubtful = True
-            if tr.anchor is not None:
-                tr.anchor = tr.anchor + tr.velocity * (frame - tr.anchor_frame)
-                tr.anchor_frame = frame
             return
         tr.outputs[-1], tr.crop_boxes[-1] = output, crop_box
         if tr.doubt:  # missed by the detector: its crop may show someone else; coast as the per-frame tracker does
@@ -500,6 +497,8 @@ def track_and_regress(source, detector, model, select: Callable[[np.ndarray], np
             stats.add_time("follow", time.perf_counter() - t)
         stats.frames += 1
         progress("regress", stats.frames, total, "")
+    log.info("detector on %d of %d frames (%s)", stats.detector_calls, stats.frames,
+             ", ".join(f"{k} {v}" for k, v in sorted(stats.reasons.items())))
     kept = [tr for tr in tracker.finish() if tr.last_good >= min(min_track, max(stats.frames, 1))]
     return _tracks(kept) + (stats,)
 
