@@ -61,7 +61,8 @@ class ConvertOptions:
         detector: torchvision, mmdet or static-camera.
         device: auto, cpu, cuda, cuda:N or mps.
         precision: float32, bfloat16 or float16 (half precisions only on CUDA).
-        batch_size: crops per network call (halved automatically after a CUDA out-of-memory error).
+        batch_size: crops per network call (halved automatically after a CUDA out-of-memory error); with sparse
+            detection a call holds one frame's people (the next boxes need this frame's joints).
         people: "all", "largest" or a list of track ids.
         start, end, stride: frame selection (end exclusive).
         focal: focal length of the video camera in pixels (None: estimated from a typical field of view).
