@@ -56,7 +56,7 @@ def sample(model_dir: Path, model_arrays: dict, stride: int) -> dict:
     assets = ROOT / "assets"
     truth = MotionClip.load(assets / "sample_motion.npz")
     model = SMPLerX.from_checkpoint(assets / "demo_smpler_x.pth.tar", None)
-    opts = ConvertOptions(model_dir=model_dir, checkpoint=assets / "demo_smpler_x.pth.tar", variant="demo",
+    opts = ConvertOptions(model_dir=model_dir, checkpoint=assets / "demo_smpler_x.pth.tar",
                           detector="static-camera", device="cpu", people="largest", stride=stride,
                           focal=float(truth.focal[0]), ground=False)
     t = time.perf_counter()

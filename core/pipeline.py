@@ -1,9 +1,12 @@
 """Video → MotionClip: decode, detect, track, regress (SMPLer-X), one camera, smooth, report.
 
-Two streamed passes over the video keep memory bounded whatever its length: the first detects people and links
-them into tracks (tracking needs the whole box history before identities are final); the second decodes again
-and feeds the tracked boxes' crops to the network in batches, with decoding and cropping on a background
-thread so that they overlap the model's work. Stages report progress through one callback.
+By default the detector runs on keyframes only and each person's box follows the network's own 2D joints in
+between (`core.propagate`: one streamed pass, detection, tracking and regression in one loop). With
+`detect_every=1` (the reference's way) two streamed passes keep memory bounded whatever the video's length: the
+first detects people on every frame and links them into tracks (tracking needs the whole box history before
+identities are final); the second decodes again and feeds the tracked boxes' crops to the network in batches,
+with decoding and cropping on a background thread so that they overlap the model's work. Stages report progress
+through one callback.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class ConvertResult:
     raw: MotionClip
     stage_seconds: dict[str, float]
     stage_frames: dict[str, int]
+    detector_calls: int = 0
 
 
 def resolve_device(name: str = "auto") -> str:
@@ -95,7 +99,6 @@ def save_npz_atomic(path: Path, **arrays: np.ndarray) -> Path:
 # ---------------------------------------------------------------------------------------------- the stages
 def _detect_and_track(source, detector, opts: ConvertOptions, progress: Progress) -> list:
     """Pass 1: person boxes per frame → tracks with stable identities."""
-    from .detect import select_largest, select_people
     from .track import select_tracks, track_boxes
 
     dets, indices = [], []
@@ -106,11 +109,7 @@ def _detect_and_track(source, detector, opts: ConvertOptions, progress: Progress
         if not batch:
             return
         for frame, boxes in zip(batch, detector.detect([f.image for f in batch])):
-            if opts.people == "largest":
-                kept = select_largest(boxes, *opts.min_box)
-            else:
-                kept = select_people(boxes, opts.score_threshold, 0.5, *opts.min_box)
-            dets.append(np.asarray(kept, dtype=np.float32).reshape(-1, 5))
+            dets.append(_select_people(boxes, opts))
             indices.append(frame.index)
         batch.clear()
         progress("detect", len(dets), total, "")
@@ -129,6 +128,36 @@ def _detect_and_track(source, detector, opts: ConvertOptions, progress: Progress
                          f"{opts.score_threshold:g}, {len(dets)} frames; try another detector, a lower --det-score, "
                          "or check the frame range)")
     return tracks
+
+
+def _select_people(boxes: np.ndarray, opts: ConvertOptions) -> np.ndarray:
+    """One frame's detections → the people to follow (the reference's rules), (k, 5) float32."""
+    from .detect import select_largest, select_people
+
+    if opts.people == "largest":
+        kept = select_largest(boxes, *opts.min_box)
+    else:
+        kept = select_people(boxes, opts.score_threshold, 0.5, *opts.min_box)
+    return np.asarray(kept, dtype=np.float32).reshape(-1, 5)
+
+
+def _track_and_regress(source, detector, model, opts: ConvertOptions, progress: Progress
+                       ) -> tuple[list, list[dict[str, np.ndarray]], Any]:
+    """Sparse detection: keyframes, boxes from the network's joints in between (`core.propagate`)."""
+    from .propagate import SparseSettings, track_and_regress
+    from .track import select_tracks
+
+    tracks, regressed, stats = track_and_regress(
+        source, detector, model, lambda boxes: _select_people(boxes, opts), SparseSettings(opts.detect_every),
+        opts.max_gap, opts.min_track, opts.min_box, progress)
+    if stats.frames == 0:
+        raise ValueError(f"{source.path}: the selected frame range holds no frames")
+    chosen = {t.track_id for t in select_tracks(tracks, opts.people)}
+    kept = [(t, r) for t, r in zip(tracks, regressed) if t.track_id in chosen]
+    if not kept:
+        raise ValueError(f"{source.path}: no person found (detector '{opts.detector}', {stats.frames} frames; "
+                         "try another detector, a lower --det-score, or check the frame range)")
+    return [t for t, _ in kept], [r for _, r in kept], stats
 
 
 def _crop_jobs(source, tracks: list, queue_out: queue.Queue, stop: threading.Event) -> None:
@@ -328,7 +357,8 @@ def convert_video(video: str | Path, options: ConvertOptions | None = None, prog
         from .detect import build_detector
 
         # a background model samples ~50 frames spread over the whole selected range
-        extra = {"every": max(1, -(-source.num_frames // 50))} if opts.detector == "static-camera" else {}
+        extra = {"every": max(1, -(-source.num_frames // 50))} if opts.detector == "static-camera" else \
+            {"min_size": opts.detector_size, "max_size": round(opts.detector_size * 1333 / 800)}
         detector = build_detector(opts.detector, model_dir, device=resolve_device(opts.device), **extra)
     report("load", 1, 1, f"{model.cfg.name.upper()} on {model.encoder.pos_embed.device}")
     seconds["load"] = time.perf_counter() - t0
@@ -337,11 +367,20 @@ def convert_video(video: str | Path, options: ConvertOptions | None = None, prog
     if getattr(detector, "needs_fit", False):
         report("detect", 0, source.num_frames, "learning the background")
         detector.fit(source)
-    tracks = _detect_and_track(source, detector, opts, report)
-    seconds["detect+track"] = time.perf_counter() - t
-    t = time.perf_counter()
-    regressed = _regress(source, tracks, model, opts, report)
-    seconds["regress"] = time.perf_counter() - t
+    if opts.detect_every == 1:
+        tracks = _detect_and_track(source, detector, opts, report)
+        seconds["detect+track"] = time.perf_counter() - t
+        t = time.perf_counter()
+        regressed = _regress(source, tracks, model, opts, report)
+        seconds["regress"] = time.perf_counter() - t
+        frames = {"detect+track": source.num_frames}
+        calls = source.num_frames
+    else:
+        seconds["fit"] = time.perf_counter() - t
+        tracks, regressed, stats = _track_and_regress(source, detector, model, opts, report)
+        seconds.update(stats.seconds)
+        frames = {"detect": stats.detector_calls, "decode wait": stats.frames, "entry watch": stats.frames}
+        calls = stats.detector_calls
     t = time.perf_counter()
     raw = _to_clip(source, tracks, regressed, model_arrays, opts)
     raw = raw.replace(metadata={**raw.metadata, "variant": model.cfg.name, "start": int(opts.start)})
@@ -353,9 +392,9 @@ def convert_video(video: str | Path, options: ConvertOptions | None = None, prog
         clip = ground_stage(clip, raw, model_arrays, ground_opts, open_video(video, opts.start, opts.end, opts.stride))
         seconds["ground"] = time.perf_counter() - t
         report("ground", 1, 1, clip.metadata["ground"]["summary"])
-    frames = {"detect+track": source.num_frames, "regress": sum(len(tr) for tr in raw.tracks),
-              "smooth": sum(len(tr) for tr in raw.tracks), "ground": sum(len(tr) for tr in raw.tracks)}
-    return ConvertResult(clip, raw, seconds, frames)
+    frames.update({"regress": sum(len(tr) for tr in raw.tracks), "smooth": sum(len(tr) for tr in raw.tracks),
+                   "ground": sum(len(tr) for tr in raw.tracks) if opts.ground else 0})
+    return ConvertResult(clip, raw, seconds, frames, calls)
 
 
 def _build_model(opts: ConvertOptions):

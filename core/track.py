@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["Track", "track_boxes", "select_tracks", "iou_matrix", "summed_box_area"]
+__all__ = ["Track", "track_boxes", "select_tracks", "iou_matrix", "summed_box_area", "match_boxes"]
 
 
 def summed_box_area(boxes: np.ndarray) -> float:
@@ -87,6 +87,25 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
+def match_boxes(predicted: np.ndarray, detected: np.ndarray, iou_thr: float = 0.3) -> list[tuple[int, int]]:
+    """The tracker's assignment: Hungarian method on 1 - IoU, pairs under `iou_thr` IoU left unassigned.
+
+    Args:
+        predicted: (n, >=4) xyxy boxes where the tracks expect their person.
+        detected: (m, >=4) xyxy detections.
+
+    Returns:
+        (track row, detection row) pairs.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    if len(predicted) == 0 or len(detected) == 0:
+        return []
+    iou = iou_matrix(predicted, detected)
+    rows, cols = linear_sum_assignment(1.0 - iou)
+    return [(int(r), int(c)) for r, c in zip(rows, cols) if iou[r, c] >= iou_thr]
+
+
 def _finish(live: _Live, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     steps = np.asarray(live.steps)
     span = np.arange(steps[0], steps[-1] + 1)
@@ -120,8 +139,6 @@ def track_boxes(detections: Sequence[np.ndarray], frame_indices: Sequence[int] |
     Raises:
         ValueError: mismatched lengths, non-increasing frame indices or malformed boxes.
     """
-    from scipy.optimize import linear_sum_assignment
-
     frames = np.arange(len(detections)) if frame_indices is None else np.asarray(frame_indices, dtype=np.int64)
     if len(frames) != len(detections):
         raise ValueError(f"{len(detections)} detection arrays but {len(frames)} frame indices")
@@ -140,11 +157,7 @@ def track_boxes(detections: Sequence[np.ndarray], frame_indices: Sequence[int] |
         matched_dets: set[int] = set()
         if live and len(dets):
             preds = np.stack([tr.predict(frames[step], frames[tr.steps[-1]]) for tr in live])
-            iou = iou_matrix(preds, dets)
-            rows, cols = linear_sum_assignment(1.0 - iou)
-            for r, c in zip(rows, cols):
-                if iou[r, c] < iou_thr:
-                    continue
+            for r, c in match_boxes(preds, dets, iou_thr):
                 tr = live[r]
                 new_v = (dets[c, :4] - tr.boxes[-1]) / (frames[step] - frames[tr.steps[-1]])
                 tr.velocity = new_v if len(tr.steps) == 1 else 0.5 * tr.velocity + 0.5 * new_v

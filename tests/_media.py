@@ -2,16 +2,21 @@
 
 Other test modules import these helpers: `write_video` writes any RGB frames (optionally with a phone-style rotation
 display matrix or explicit variable-frame-rate timestamps), and `moving_shapes` makes frames of coloured rectangles
-moving over a static textured background, together with the ground-truth boxes.
+moving over a static textured background, together with the ground-truth boxes. `two_person_clip` renders two
+mannequins crossing (one leaves and comes back) with their true boxes, and `FixtureDetector` hands known boxes to the
+pipeline as a detector.
 """
 
 from __future__ import annotations
 
+import hashlib
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 # Display matrices as a phone writes them into the MP4 track header (16.16 fixed point, last column 2.30), applied as
 # (p, q, 1) @ M in screen coordinates (y down). "cw90" is what an iPhone held upright writes (`rotate=90` in ffprobe):
@@ -130,3 +135,75 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     inter = iw * ih
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return float(inter / union) if union > 0 else 0.0
+
+
+class FixtureDetector:
+    """Known boxes per decoded frame (looked up by the frame's content): the boxes' correctness without weights."""
+
+    needs_fit = False
+
+    def __init__(self, video: Path, boxes: list[np.ndarray]) -> None:
+        from core.video import open_video
+
+        self.by_key = {self._key(f.image): np.asarray(boxes[f.index], np.float32).reshape(-1, 5)
+                       for f in open_video(video)}
+        self.calls = 0
+
+    @staticmethod
+    def _key(image: np.ndarray) -> str:
+        return hashlib.md5(np.ascontiguousarray(image[::4, ::4]).tobytes()).hexdigest()
+
+    def detect(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        self.calls += len(images)
+        return [self.by_key[self._key(im)] for im in images]
+
+
+TWO_FRAMES = 90
+
+
+def two_person_clip(model_dir: Path, out: Path) -> tuple[Path, list[np.ndarray]]:
+    """Two mannequins doing the sample motion at 640×360: A (4 m away) walks right; B (5 m, behind A) walks left
+    across A, leaves the picture at the left (frames ~45 to ~62) and comes back. Returns the video and, per frame,
+    the true boxes (rows: x1, y1, x2, y2, 1, person) of the people more than 30% visible."""
+    import torch
+
+    from core.body import load_body_model, read_model_arrays
+    from core.motion import MotionClip
+    from core.render import rasterize, render_mesh, write_video
+
+    track = MotionClip.load(ASSETS / "sample_motion.npz").tracks[0]
+    body = load_body_model(model_dir, "neutral")
+    faces = read_model_arrays(model_dir)["f"].astype(np.int64)
+    t = np.arange(TWO_FRAMES)
+    b_x = np.where(t < 62, 1.6 - 0.1 * t, -3.6 + 0.1 * (t - 62))
+    places = {0: np.stack([-1.5 + 0.035 * t, np.full_like(t, 0.2, dtype=float), np.full_like(t, 4.0, dtype=float)], 1),
+              1: np.stack([b_x, np.full_like(t, 0.2, dtype=float), np.full_like(t, 5.0, dtype=float)], 1)}
+    params = track.select(np.arange(TWO_FRAMES) % len(track)).smplx_params()
+    verts = {}
+    with torch.no_grad():
+        for who, transl in places.items():
+            p = {k: torch.from_numpy(np.asarray(v, np.float32).reshape(TWO_FRAMES, -1)) for k, v in params.items()
+                 if k != "transl"}
+            verts[who] = body(**p, transl=torch.from_numpy(transl.astype(np.float32))).vertices.numpy()
+    focal, princpt, size = np.array([600.0, 600.0]), np.array([319.5, 179.5]), (640, 360)
+    rng = np.random.default_rng(5)
+    background = np.clip(rng.normal(128, 30, (360, 640, 3)), 0, 255).astype(np.uint8)
+    frames, boxes = [], []
+    for i in range(TWO_FRAMES):
+        frames.append(render_mesh(background, [verts[0][i], verts[1][i]], faces, focal, princpt,
+                                  color=[(0.9, 0.5, 0.3), (0.3, 0.6, 0.9)]))
+        seen = {w: rasterize(verts[w][i], faces, focal, princpt, size) for w in (0, 1)}
+        rows = []
+        for w in (0, 1):
+            mask = seen[w][0] >= 0
+            if not mask.any():
+                continue
+            visible = mask & (seen[w][2] <= seen[1 - w][2])
+            if visible.sum() < 0.3 * mask.sum():
+                continue
+            ys, xs = np.nonzero(mask)
+            rows.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1, 1.0, w])
+        boxes.append(np.array(rows, np.float64).reshape(-1, 6))
+    video = out / "two_people.mp4"
+    write_video(video, frames, 25.0, crf=18)
+    return video, boxes
