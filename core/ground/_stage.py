@@ -189,7 +189,7 @@ def ground_clip(clip: MotionClip, model_arrays: dict, opts: GroundOptions | None
                             "background_motion": background, "reason": reason, "mode": opts.mode,
                             "root_motion": opts.root_motion, "depth_sigma": opts.depth_sigma, "tracks": {}}
     if floor is None:
-        logger.warning("ground: %s; output stays in the camera frame", reason)
+        logger.info("ground: %s; output stays in the camera frame", reason)  # the report and UI say it
         tracks = [t.replace(contacts=None) for t in tracks]  # no floor, no contacts
         return clip.replace(tracks=tracks, camera_to_world=np.eye(4), metadata={**clip.metadata, "ground": info})
     first = min(range(len(tracks)), key=lambda i: tracks[i].frames[0])
