@@ -293,7 +293,8 @@ def test_one_largest_person_rule_and_one_shape_rule(mannequin_dir):
     scores[3:13] = 0.05  # half the frames are doubtful; the plain median would follow them
     betas[3:13] += 2.0
     track = steady.replace(betas=betas, scores=scores)
-    (plan,) = importer._plan(make_clip([track], num_frames=20), mannequin_dir, importer.parse_options({}))
+    one, opts = make_clip([track], num_frames=20), importer.parse_options({})
+    (plan,) = importer._plan(one, mannequin_dir, opts, importer._world(one, mannequin_dir, opts)[0])
     np.testing.assert_allclose(plan.betas, track_shape(track, (640, 480)))
     assert np.abs(plan.betas - np.median(betas, axis=0)).max() > 0.5
 
