@@ -127,7 +127,7 @@ def _draw_camera_note(layout, context) -> None:
         return
     text = "The camera moves: the motion stays in the camera frame"
     summary = collection.get("smplx_ground")
-    layout.label(text=f"{text} ({summary})" if summary else text, icon="INFO")
+    layout.label(text=f"{text} — {summary}" if summary else text, icon="INFO")
 
 
 def _imported_collection(context):
