@@ -25,13 +25,17 @@ class SMPLX_PT_import_video(bpy.types.Panel):
         settings = context.scene.smplx_video
         state = context.window_manager.smplx_video_state
         ready = _draw_setup(layout, context)
+        if state.running:
+            _draw_progress(layout, state)  # at the top, so it stays in view above the settings
+        _draw_camera_note(layout, context)
         col = layout.column()
         col.enabled = not state.running  # settings are locked while a conversion runs
         col.prop(settings, "video")
         for group, title in properties.GROUPS:
             _draw_group(col, settings, group, title)
         _draw_output(col, settings)
-        _draw_run(layout, state, ready)
+        if not state.running:
+            _draw_run(layout, ready)
 
 
 class SMPLX_PT_import_advanced(bpy.types.Panel):
@@ -109,12 +113,33 @@ def _draw_output(layout, settings) -> None:
     col.prop(settings, "pose_correctives")
 
 
-def _draw_run(layout, state, ready: bool) -> None:
-    if state.running:
-        row = layout.row(align=True)
-        row.progress(factor=state.progress, type="BAR", text=state.status or "converting")
-        row.operator("smplx_video.cancel", text="", icon="CANCEL")
+def _draw_progress(layout, state) -> None:
+    """The running conversion: overall bar with the stage's name ("Estimating poses — 63 %") and Cancel."""
+    row = layout.box().row(align=True)
+    row.progress(factor=state.progress, type="BAR", text=state.status or "Converting")
+    row.operator("smplx_video.cancel", text="", icon="CANCEL")
+
+
+def _draw_camera_note(layout, context) -> None:
+    """After importing a video whose camera moves (no floor to stand on), say where the motion is."""
+    collection = _imported_collection(context)
+    if collection is None or not collection.get("smplx_moving_camera"):
         return
+    text = "The camera moves: the motion stays in the camera frame"
+    summary = collection.get("smplx_ground")
+    layout.label(text=f"{text} — {summary}" if summary else text, icon="INFO")
+
+
+def _imported_collection(context):
+    """The import the note is about: the active object's, else the scene's latest (the importer marks its
+    collection with `smplx_moving_camera`); None before any import."""
+    obj = getattr(context, "active_object", None)
+    mine = [c for c in (obj.users_collection if obj is not None else ()) if "smplx_moving_camera" in c]
+    imports = mine or [c for c in context.scene.collection.children if "smplx_moving_camera" in c]
+    return imports[-1] if imports else None
+
+
+def _draw_run(layout, ready: bool) -> None:
     row = layout.row()
     row.enabled = ready
     row.operator("smplx_video.import_video", icon="FILE_MOVIE")

@@ -97,17 +97,30 @@ def convert_options(settings, model_dir: str):
     return _options.ConvertOptions(**values)
 
 
+# Choices whose labels add up to at most this many characters are drawn as one row of buttons; longer ones as a
+# dropdown ("Auto S B L H" and "Auto CPU CUDA MPS" fit the sidebar's value column, "Off Light Default Strong" does not)
+ROW_CHARS = 16
+
+
+def _in_one_row(opt) -> bool:
+    """Whether an option's choices are drawn as one horizontal row of buttons rather than a dropdown."""
+    return bool(opt.choices) and sum(len(label) for _, label, _ in opt.choices) <= ROW_CHARS
+
+
 def draw_option(layout, settings, opt) -> None:
-    """One labelled row (property split); optional values get their checkbox in front."""
+    """One labelled row (property split); optional values get their checkbox in front. Choices are a dropdown or,
+    when short, one row of buttons: an expanded enum in a column would list its items one under another and push
+    the rest of the panel below the fold."""
     if _optional(opt):
         row = layout.row(heading=opt.label)
         row.prop(settings, f"use_{opt.name}", text="")
         sub = row.row()
         sub.active = getattr(settings, f"use_{opt.name}")
         sub.prop(settings, opt.name, text="")
+    elif _in_one_row(opt):
+        layout.row(align=True).prop(settings, opt.name, expand=True)  # a row lays the expanded items side by side
     else:
-        short = bool(opt.choices) and all(len(label) <= 7 for _, label, _ in opt.choices)
-        layout.prop(settings, opt.name, expand=short)
+        layout.prop(settings, opt.name)
 
 
 classes = (SMPLXVideoSettings, SMPLXVideoState)

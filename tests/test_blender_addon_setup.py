@@ -1,7 +1,7 @@
 """The add-on's setup and housekeeping (issue 12): panel properties generated from core.options, Install dependencies
 (headless execute, pip's real error, no ensurepip, CPU torch, ranges), Use an existing Python, the overall progress
-bar, conversions stopped by File › New and by quitting, one largest-person rule and one shape rule, batch.py's
-Python lookup and --shard."""
+bar, conversions stopped by File › New and by quitting, the panel (progress above the settings, compact enum rows, the
+moving-camera note), one largest-person rule and one shape rule, batch.py's Python lookup and --shard."""
 
 from __future__ import annotations
 
@@ -293,7 +293,8 @@ def test_one_largest_person_rule_and_one_shape_rule(mannequin_dir):
     scores[3:13] = 0.05  # half the frames are doubtful; the plain median would follow them
     betas[3:13] += 2.0
     track = steady.replace(betas=betas, scores=scores)
-    (plan,) = importer._plan(make_clip([track], num_frames=20), mannequin_dir, importer.parse_options({}))
+    one, opts = make_clip([track], num_frames=20), importer.parse_options({})
+    (plan,) = importer._plan(one, mannequin_dir, opts, importer._world(one, mannequin_dir, opts)[0])
     np.testing.assert_allclose(plan.betas, track_shape(track, (640, 480)))
     assert np.abs(plan.betas - np.median(betas, axis=0)).max() > 0.5
 
@@ -342,18 +343,28 @@ def test_shard_splits_inputs_without_name_clashes(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- panel
 class _Layout:
-    """Stands in for a UILayout (panels only draw in a GUI): records every row drawn and whether it was enabled."""
+    """Stands in for a UILayout (panels only draw in a GUI): records every row drawn, whether it was enabled, and
+    for each property the container it went into (a row lays expanded enum items side by side, a column or box one
+    under another)."""
 
-    def __init__(self, log: list, enabled: bool = True):
-        self.log, self.enabled, self.active = log, enabled, True
+    def __init__(self, log: list, enabled: bool = True, kind: str = "column", props: list | None = None):
+        self.log, self.enabled, self.active, self.kind = log, enabled, True, kind
+        self.props = [] if props is None else props
         self.use_property_split = self.use_property_decorate = False
 
-    def _child(self, *args, **kwargs) -> "_Layout":
-        child = _Layout(self.log, self.enabled)
+    def _child(self, kind: str) -> _Layout:
+        child = _Layout(self.log, self.enabled, kind, self.props)
         child._parent = self
         return child
 
-    row = column = box = _child
+    def row(self, *args, **kwargs) -> _Layout:
+        return self._child("row")
+
+    def column(self, *args, **kwargs) -> _Layout:
+        return self._child("column")
+
+    def box(self, *args, **kwargs) -> _Layout:
+        return self._child("box")
 
     def _on(self) -> bool:
         node, on = self, True
@@ -362,8 +373,9 @@ class _Layout:
             node = getattr(node, "_parent", None)
         return on
 
-    def prop(self, data, name, **kwargs):
+    def prop(self, data, name, expand=False, text=None, **kwargs):
         self.log.append(("prop", name, self._on()))
+        self.props.append({"name": name, "container": self.kind, "expand": expand, "text": text})
 
     def label(self, text="", **kwargs):
         self.log.append(("label", text, self._on()))
@@ -379,15 +391,16 @@ class _Layout:
         pass
 
 
-def _draw_panel(bpy) -> list:
+def _draw_panel(bpy, panel=None, active_object=None, props: list | None = None) -> list:
+    """What the panel draws, in order (`props` collects where each property went)."""
     from types import SimpleNamespace
 
     from blender_addon.panel import SMPLX_PT_import_video
 
     log: list = []
     context = SimpleNamespace(scene=bpy.context.scene, window_manager=bpy.context.window_manager,
-                              preferences=bpy.context.preferences)
-    SMPLX_PT_import_video.draw(SimpleNamespace(layout=_Layout(log)), context)
+                              preferences=bpy.context.preferences, active_object=active_object)
+    (panel or SMPLX_PT_import_video).draw(SimpleNamespace(layout=_Layout(log, props=props)), context)
     return log
 
 
@@ -466,3 +479,72 @@ def test_install_progress_follows_pip(tmp_path):
         time.sleep(0.05)
     assert steps.fraction == 1.0 and seen == sorted(seen)
     assert {0.28, 0.44, 0.84} <= set(seen)  # 0.2 + 0.8 × (0.1, 0.3, 0.8)
+
+
+def test_progress_is_drawn_above_the_settings_while_running(addon, tmp_path):
+    bpy, prefs = addon
+    prefs.model_dir, prefs.use_existing_python, prefs.python_path = str(tmp_path), True, sys.executable
+    idle = _draw_panel(bpy)
+    assert not any(entry[0] == "progress" for entry in idle)
+    assert idle.index(("operator", "smplx_video.import_video", True)) > idle.index(("prop", "video", True))
+
+    state = bpy.context.window_manager.smplx_video_state
+    state.running, state.progress, state.status = True, 0.25, "Detecting people — 25 %"
+    try:
+        log = _draw_panel(bpy)
+    finally:
+        state.running = False
+    first_setting = next(i for i, entry in enumerate(log) if entry[0] == "prop")
+    bar = log.index(("progress", "Detecting people — 25 %", 0.25))
+    assert bar < first_setting and log[bar + 1] == ("operator", "smplx_video.cancel", True)
+    assert not any(entry[1] == "smplx_video.import_video" for entry in log)  # no second button below the fold
+
+
+def test_enum_rows_are_dropdowns_or_one_labelled_row(addon):
+    bpy, _ = addon
+    from blender_addon.panel import SMPLX_PT_import_advanced
+    from core.options import OPTIONS
+
+    props: list = []
+    _draw_panel(bpy, props=props)
+    _draw_panel(bpy, SMPLX_PT_import_advanced, props=props)
+    enums = {o.name: o for o in OPTIONS if o.choices} | {"timeline": None}
+    drawn = [p for p in props if p["name"] in enums]
+    assert {"variant", "device", "smoothing", "people", "detector"} <= {p["name"] for p in drawn}
+    for p in drawn:
+        assert not p["expand"] or p["container"] == "row", f"{p['name']} is expanded one item under another"
+        assert p["text"] is None, f"{p['name']} has no label"  # property split draws the option's name
+    expanded = {p["name"] for p in drawn if p["expand"]}
+    # what fits the sidebar's value column side by side: "Auto S B L H", "Auto CPU CUDA MPS", "All Largest"
+    assert {"variant", "device", "people"} <= expanded and not {"smoothing", "detector", "foot_lock"} & expanded
+
+
+def _import_collection(bpy, name: str, ground: dict):
+    """A collection marked by the importer's own `_note_ground`, holding one object."""
+    from types import SimpleNamespace
+
+    from blender_addon.importer import _note_ground
+
+    collection = bpy.data.collections.new(name)
+    bpy.context.scene.collection.children.link(collection)
+    _note_ground(collection, SimpleNamespace(metadata={"ground": ground}), None)
+    obj = bpy.data.objects.new(f"{name}-rig", None)
+    collection.objects.link(obj)
+    return obj
+
+
+def _camera_notes(log: list) -> list:
+    return [entry[1] for entry in log if entry[0] == "label" and "camera moves" in entry[1]]
+
+
+def test_moving_camera_is_said_only_when_the_import_says_so(addon):
+    bpy, _ = addon
+    assert _camera_notes(_draw_panel(bpy)) == []  # nothing imported yet
+    static = _import_collection(bpy, "SMPLX", {"moving_camera": False, "summary": "floor found: camera 1.50 m up"})
+    assert _camera_notes(_draw_panel(bpy)) == []
+    summary = "no floor (the background moves: the camera is not fixed); motion stays in the camera frame"
+    moving = _import_collection(bpy, "SMPLX-2", {"moving_camera": True, "summary": summary})
+    notes = _camera_notes(_draw_panel(bpy))  # the latest import
+    assert len(notes) == 1 and "motion stays in the camera frame" in notes[0] and summary in notes[0]
+    assert _camera_notes(_draw_panel(bpy, active_object=static)) == []  # the selected import is the static one
+    assert len(_camera_notes(_draw_panel(bpy, active_object=moving))) == 1
