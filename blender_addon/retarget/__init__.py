@@ -38,13 +38,14 @@ import numpy as np
 
 from .. import animate
 from .kinematics import euler_to_matrix, sample_pose, swing
+from .live import bake_live, remove_live, retarget_live
 from .mapping import Mapping, plan_mapping
 from .presets import (EMBEDDED_PRESET, check_preset, detect_preset, list_presets, load_preset, save_preset,
                       vrm_preset)
 from .solve import Solution, solve
 
 __all__ = ["retarget", "detect_preset", "plan_mapping", "solve", "write", "pose_frame", "load_character",
-           "retarget_to_character", "retarget_clip", "list_presets", "load_preset", "check_preset", "save_preset",
+           "retarget_to_character", "retarget_clip", "bake_live", "remove_live", "list_presets", "load_preset", "check_preset", "save_preset",
            "vrm_preset", "sample_pose", "swing", "euler_to_matrix", "Mapping", "Solution", "EMBEDDED_PRESET",
            "CHARACTER_SUFFIXES", "BUILTIN_CHARACTERS"]
 
@@ -54,7 +55,7 @@ CHARACTER_SUFFIXES = (".fbx", ".blend", ".glb", ".gltf", ".vrm", ".bvh")
 BUILTIN_CHARACTERS = ("rigify-metarig",)  # characters made in the scene instead of loaded from a file
 
 
-def retarget(context, source_armature, target_armature, preset=None, *, frame_range=None, name=None):
+def retarget(context, source_armature, target_armature, preset=None, *, frame_range=None, name=None, live=False):
     """Bake `source_armature`'s motion onto `target_armature` and return the Action (assigned to the target).
 
     Args:
@@ -64,6 +65,8 @@ def retarget(context, source_armature, target_armature, preset=None, *, frame_ra
         preset: built-in preset name, path of a preset .json, or a preset dict; None = detect_preset(target).
         frame_range: (first, last) frames, inclusive; None = the source action's frame range.
         name: the Action's name (default "<target>-retarget").
+        live: instead of baking rotations, drive the target's bones by constraints from helpers that follow the
+            source (live.py: tweak them, then bake_live or remove_live); the Action keys only the root location.
 
     Raises:
         ValueError: not armatures, no preset matches, the source is not SMPL-X, a bad frame range.
@@ -76,6 +79,9 @@ def retarget(context, source_armature, target_armature, preset=None, *, frame_ra
         raise ValueError("source and target are the same armature")
     mapping = plan_mapping(source_armature, target_armature, preset)
     frames = _frames(context, source_armature, frame_range)
+    if live:
+        return retarget_live(context, source_armature, target_armature, mapping, frames,
+                             name or f"{target_armature.name}-live")
     solution = solve(source_armature, target_armature, mapping, frames)
     action = write(target_armature, solution, mapping, name or f"{target_armature.name}-retarget")
     log.info("retargeted %d frames onto %s (%s): translation scale %.3f, floor at %.3f m", len(frames),

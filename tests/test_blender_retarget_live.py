@@ -1,0 +1,100 @@
+"""retarget(..., live=True) on real third-party rigs: Blender's constraint evaluation of the live helpers against
+the baked numpy solution (world-space bone rotations and root position per frame), bake_live (Blender's own
+visual-keying bake) and remove_live (the target as it was)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import blender_helpers  # noqa: F401  (sets BLENDER_USER_RESOURCES before anything imports bpy)
+
+pytestmark = pytest.mark.blender
+
+FRAMES = 24
+AT = (0, 5, 11, 17, 23)
+
+
+@pytest.fixture()
+def bpy():
+    from blender_helpers import reset_blender
+
+    return reset_blender()
+
+
+def _world(bpy, target, frames) -> np.ndarray:
+    """(F,B,4,4) world matrices of every target pose bone, as Blender evaluates them (constraints included)."""
+    out = []
+    for f in frames:
+        bpy.context.scene.frame_set(f)
+        out.append([np.array(target.matrix_world @ pb.matrix) for pb in target.pose.bones])
+    return np.array(out)
+
+
+def _rotation_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Angles (degrees) between the rotation parts of world matrices a and b (scale removed)."""
+    ra = a[..., :3, :3] / np.linalg.norm(a[..., :3, :3], axis=-2, keepdims=True)
+    rb = b[..., :3, :3] / np.linalg.norm(b[..., :3, :3], axis=-2, keepdims=True)
+    cos = (np.trace(np.swapaxes(ra, -1, -2) @ rb, axis1=-2, axis2=-1) - 1) / 2
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def _direction_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Angles (degrees) between the bones' world Y axes (head → tail directions)."""
+    ya, yb = a[..., :3, 1], b[..., :3, 1]
+    cos = np.sum(ya * yb, -1) / np.linalg.norm(ya, axis=-1) / np.linalg.norm(yb, axis=-1)
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+@pytest.mark.parametrize("kind", ["mixamo", "rigify_metarig"])
+def test_live_constraints_match_the_bake_and_remove_cleanly(bpy, mannequin_dir, kind):
+    import retarget_rigs as rr
+    from mathutils import Matrix
+
+    from blender_addon import retarget
+
+    source = rr.import_source(bpy.context, mannequin_dir, FRAMES)
+    target = rr.make_target(bpy, kind)
+    objects_before = set(bpy.data.objects)
+    rest = _world(bpy, target, AT[:1])
+    source_pose = _world(bpy, source, AT)
+
+    retarget.retarget(bpy.context, source, target)
+    baked = _world(bpy, target, AT)
+    driven = [i for i, pb in enumerate(target.pose.bones) if _rotation_deg(baked[:, i], rest[:, i]).max() > 1.0]
+    assert len(driven) >= 15  # the bake really moves the limbs, spine, head and fingers
+    target.animation_data.action = None
+    for pb in target.pose.bones:  # back to the rest pose the bake's last evaluated frame left behind
+        pb.matrix_basis.identity()
+    assert np.abs(_world(bpy, target, AT[:1]) - rest).max() < 1e-6
+
+    retarget.retarget(bpy.context, source, target, live=True)
+    assert any(c.type == "COPY_ROTATION" for pb in target.pose.bones for c in pb.constraints)
+    live = _world(bpy, target, AT)
+    assert _direction_deg(live, baked).max() <= 1.0
+    assert _rotation_deg(live, baked).max() <= 1.0
+    assert np.abs(live[:, :, :3, 3] - baked[:, :, :3, 3]).max() <= 0.005  # metres: the root path and the limbs
+    assert not any(pb.constraints for pb in source.pose.bones)  # the SMPL-X rig is left as it was
+    assert np.abs(_world(bpy, source, AT) - source_pose).max() < 1e-6
+
+    retarget.remove_live(target)
+    assert not any(pb.constraints for pb in target.pose.bones)
+    assert set(bpy.data.objects) == objects_before
+    assert target.animation_data.action is None
+    assert np.abs(_world(bpy, target, AT[:1]) - rest).max() < 1e-6
+
+    retarget.retarget(bpy.context, source, target, live=True)
+    tweaked = next(i for i, pb in enumerate(target.pose.bones) if pb.constraints and not pb.children)  # a leaf
+    helper = bpy.data.objects[f"{target.pose.bones[tweaked].name} live"]
+    helper.matrix_basis = helper.matrix_basis @ Matrix.Rotation(np.radians(20.0), 4, "X")  # the user's tweak
+    action = retarget.bake_live(bpy.context, target)
+    assert target.animation_data.action == action
+    assert not any(pb.constraints for pb in target.pose.bones)
+    assert set(bpy.data.objects) == objects_before
+    after = _rotation_deg(_world(bpy, target, AT), baked)
+    print(kind, "live vs baked max deg", float(_rotation_deg(live, baked).max()), "tweaked",
+          target.pose.bones[tweaked].name, after[:, tweaked])
+    assert np.allclose(after[:, tweaked], 20.0, atol=1.0)  # the tweak is in the keys
+    names = [pb.name for pb in target.pose.bones]
+    moved = [tweaked] + [names.index(c.name) for c in target.pose.bones[tweaked].children_recursive]
+    assert np.delete(after, moved, axis=1).max() <= 1.0  # everything else as baked
