@@ -98,3 +98,41 @@ def test_live_constraints_match_the_bake_and_remove_cleanly(bpy, mannequin_dir, 
     names = [pb.name for pb in target.pose.bones]
     moved = [tweaked] + [names.index(c.name) for c in target.pose.bones[tweaked].children_recursive]
     assert np.delete(after, moved, axis=1).max() <= 1.0  # everything else as baked
+
+
+def test_live_operators_and_baking_over_a_live_target(bpy, mannequin_dir):
+    """The sidebar's "Live constraints" checkbox, Bake live / Remove live, and a plain bake onto a live target
+    (which must not leave constraints overriding its keys)."""
+    import sys
+    from pathlib import Path
+
+    import addon_utils
+    import retarget_rigs as rr
+
+    from blender_addon import retarget
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    addon_utils.enable("blender_addon", default_set=True)
+    try:
+        source = rr.import_source(bpy.context, mannequin_dir, 6)
+        target = rr.make_target(bpy, "vrm")
+        settings = bpy.context.scene.smplx_retarget
+        settings.target, settings.live = target, True
+        with pytest.raises(RuntimeError, match="no live retarget to bake"):
+            bpy.ops.smplx_video.retarget_bake_live()
+        assert bpy.ops.smplx_video.retarget() == {"FINISHED"}
+        assert target.pose.bones["leftUpperArm"].constraints
+        assert bpy.ops.smplx_video.retarget_remove_live() == {"FINISHED"}
+        assert not target.pose.bones["leftUpperArm"].constraints and retarget.LIVE_STATE not in target
+        assert bpy.ops.smplx_video.retarget() == {"FINISHED"}
+        assert bpy.ops.smplx_video.retarget_bake_live() == {"FINISHED"}
+        assert not target.pose.bones["leftUpperArm"].constraints
+        assert any(fc.data_path.endswith("rotation_quaternion") or fc.data_path.endswith("rotation_euler")
+                   for layer in target.animation_data.action.layers for strip in layer.strips
+                   for bag in strip.channelbags for fc in bag.fcurves)
+        retarget.retarget(bpy.context, source, target, live=True)
+        action = retarget.retarget(bpy.context, source, target)
+        assert target.animation_data.action == action and retarget.LIVE_STATE not in target
+        assert not any(pb.constraints for pb in target.pose.bones)
+    finally:
+        addon_utils.disable("blender_addon", default_set=True)

@@ -38,6 +38,7 @@ import numpy as np
 
 from .. import animate
 from .kinematics import euler_to_matrix, sample_pose, swing
+from .live import STATE as LIVE_STATE
 from .live import bake_live, remove_live, retarget_live
 from .mapping import Mapping, plan_mapping
 from .presets import (EMBEDDED_PRESET, check_preset, detect_preset, list_presets, load_preset, save_preset,
@@ -45,7 +46,7 @@ from .presets import (EMBEDDED_PRESET, check_preset, detect_preset, list_presets
 from .solve import Solution, solve
 
 __all__ = ["retarget", "detect_preset", "plan_mapping", "solve", "write", "pose_frame", "load_character",
-           "retarget_to_character", "retarget_clip", "bake_live", "remove_live", "list_presets", "load_preset", "check_preset", "save_preset",
+           "retarget_to_character", "retarget_clip", "bake_live", "remove_live", "LIVE_STATE", "list_presets", "load_preset", "check_preset", "save_preset",
            "vrm_preset", "sample_pose", "swing", "euler_to_matrix", "Mapping", "Solution", "EMBEDDED_PRESET",
            "CHARACTER_SUFFIXES", "BUILTIN_CHARACTERS"]
 
@@ -79,6 +80,8 @@ def retarget(context, source_armature, target_armature, preset=None, *, frame_ra
         raise ValueError("source and target are the same armature")
     mapping = plan_mapping(source_armature, target_armature, preset)
     frames = _frames(context, source_armature, frame_range)
+    if LIVE_STATE in target_armature and not live:  # its constraints would override the baked keys
+        remove_live(target_armature)
     if live:
         return retarget_live(context, source_armature, target_armature, mapping, frames,
                              name or f"{target_armature.name}-live")
