@@ -24,7 +24,9 @@ retargeting 10,000 frames takes seconds (bench/retarget.py). Bones driven by con
 not seen: the source must be key-framed FK, as the importer's rig is.
 
 Modules: presets.py (roles, preset JSON, detection), mapping.py (preset → driven bones), kinematics.py (rotation
-helpers, pose sampling, rest data), solve.py (the per-frame solution); this file holds the public entry points.
+helpers, pose sampling, rest data), solve.py (the per-frame solution), live.py (the same solution as constraints
+from helper empties, for tweaking: retarget(..., live=True), then bake_live or remove_live); this file holds the
+public entry points.
 """
 
 from __future__ import annotations
@@ -46,8 +48,8 @@ from .presets import (EMBEDDED_PRESET, check_preset, detect_preset, list_presets
 from .solve import Solution, solve
 
 __all__ = ["retarget", "detect_preset", "plan_mapping", "solve", "write", "pose_frame", "load_character",
-           "retarget_to_character", "retarget_clip", "bake_live", "remove_live", "LIVE_STATE", "list_presets", "load_preset", "check_preset", "save_preset",
-           "vrm_preset", "sample_pose", "swing", "euler_to_matrix", "Mapping", "Solution", "EMBEDDED_PRESET",
+           "retarget_to_character", "retarget_clip", "bake_live", "remove_live", "LIVE_STATE", "list_presets",
+           "load_preset", "check_preset", "save_preset", "vrm_preset", "sample_pose", "swing", "euler_to_matrix", "Mapping", "Solution", "EMBEDDED_PRESET",
            "CHARACTER_SUFFIXES", "BUILTIN_CHARACTERS"]
 
 log = logging.getLogger(__name__)

@@ -108,8 +108,8 @@ def _helper(coll, source, src: Rig, unit, want: np.ndarray):
     p0, p1 = _at(rest, cum, unit.u0), _at(rest, cum, unit.u1)
     ends = [_empty(coll, f"{name} {tag}", source, unit.source_bones[k], _pose(np.eye(3), p))
             for tag, k, p in (("start", seg[0], p0), ("end", seg[2], p1))]
-    # the aim's Y axis is the target bone's segment direction after the rest alignment: A·d̂_t0 = want·rest_tgtᵀ·d̂_t0,
-    # which solve() swings onto the sub-chord; at rest that direction is the source sub-chord p1 − p0
+    # the aim's Y axis is A·d̂_t0 (the target segment after the rest alignment), which solve() swings onto the posed
+    # sub-chord; A maps d_t0 onto the rest sub-chord p1 − p0
     aim_rot = swing(np.array([0.0, 1.0, 0.0]), p1 - p0)
     aim = _empty(coll, f"{name} aim", source, unit.source_bones[seg[1]], _pose(aim_rot, p0))
     loc = aim.constraints.new("COPY_LOCATION")
