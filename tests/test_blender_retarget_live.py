@@ -80,7 +80,7 @@ def test_live_constraints_match_the_bake_and_remove_cleanly(bpy, mannequin_dir, 
     retarget.remove_live(target)
     assert not any(pb.constraints for pb in target.pose.bones)
     assert set(bpy.data.objects) == objects_before
-    assert target.animation_data.action is None
+    assert target.animation_data.action is None and f"{target.name}-live" not in bpy.data.actions
     assert np.abs(_world(bpy, target, AT[:1]) - rest).max() < 1e-6
 
     retarget.retarget(bpy.context, source, target, live=True)
@@ -91,13 +91,16 @@ def test_live_constraints_match_the_bake_and_remove_cleanly(bpy, mannequin_dir, 
     assert target.animation_data.action == action
     assert not any(pb.constraints for pb in target.pose.bones)
     assert set(bpy.data.objects) == objects_before
-    after = _rotation_deg(_world(bpy, target, AT), baked)
+    assert not [a for a in bpy.data.actions if a.name.startswith(f"{target.name}-live")]  # gone with the helpers
+    final = _world(bpy, target, AT)
+    after = _rotation_deg(final, baked)
     print(kind, "live vs baked max deg", float(_rotation_deg(live, baked).max()), "tweaked",
           target.pose.bones[tweaked].name, after[:, tweaked])
     assert np.allclose(after[:, tweaked], 20.0, atol=1.0)  # the tweak is in the keys
     names = [pb.name for pb in target.pose.bones]
     moved = [tweaked] + [names.index(c.name) for c in target.pose.bones[tweaked].children_recursive]
     assert np.delete(after, moved, axis=1).max() <= 1.0  # everything else as baked
+    assert np.abs(np.delete(final - baked, moved, axis=1)[..., :3, 3]).max() <= 0.005
 
 
 def test_live_operators_and_baking_over_a_live_target(bpy, mannequin_dir):

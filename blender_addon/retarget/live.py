@@ -50,8 +50,10 @@ def retarget_live(context, source, target, mapping: Mapping, frames: np.ndarray,
         con = target.pose.bones[unit.target].constraints.new("COPY_ROTATION")
         con.name, con.target = CONSTRAINT, helper
         con.owner_space = con.target_space = "WORLD"
+    action = animate.write_pose_action(target, solution.frames, {}, solution.locations, name)
+    state["live_action"] = action.name
     target[STATE] = json.dumps(state)
-    return animate.write_pose_action(target, solution.frames, {}, solution.locations, name)
+    return action
 
 
 def _action_name(obj) -> str | None:
@@ -145,11 +147,11 @@ def remove_live(target) -> None:
         root, location = state["root"]
         target.pose.bones[root].location = location
     if STATE in target:
-        live_action = target.animation_data.action if target.animation_data is not None else None
         before = state.get("action")
         if target.animation_data is not None:
             target.animation_data.action = bpy.data.actions.get(before) if before else None
-        if live_action is not None and live_action.name != before and live_action.users == 0:
+        live_action = bpy.data.actions.get(state.get("live_action", ""))
+        if live_action is not None and live_action.users == 0:
             bpy.data.actions.remove(live_action)
         del target[STATE]
 
