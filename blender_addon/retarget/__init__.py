@@ -49,8 +49,8 @@ from .solve import Solution, solve
 
 __all__ = ["retarget", "detect_preset", "plan_mapping", "solve", "write", "pose_frame", "load_character",
            "retarget_to_character", "retarget_clip", "bake_live", "remove_live", "LIVE_STATE", "list_presets",
-           "load_preset", "check_preset", "save_preset", "vrm_preset", "sample_pose", "swing", "euler_to_matrix", "Mapping", "Solution", "EMBEDDED_PRESET",
-           "CHARACTER_SUFFIXES", "BUILTIN_CHARACTERS"]
+           "load_preset", "check_preset", "save_preset", "vrm_preset", "sample_pose", "swing", "euler_to_matrix",
+           "Mapping", "Solution", "EMBEDDED_PRESET", "CHARACTER_SUFFIXES", "BUILTIN_CHARACTERS"]
 
 log = logging.getLogger(__name__)
 

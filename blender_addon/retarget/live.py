@@ -166,7 +166,7 @@ def bake_live(context, target, frame_range=None, name=None):
         raise ValueError(f"{target.name!r} has no live retarget to bake")
     anim = target.animation_data
     if frame_range is None:
-        first, last = (int(round(v)) for v in anim.action.frame_range)
+        first, last = (round(v) for v in anim.action.frame_range)
     else:
         first, last = (int(v) for v in frame_range)
     options = anim_utils.BakeOptions(
