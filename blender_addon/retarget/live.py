@@ -127,8 +127,9 @@ def _helper(coll, source, src: Rig, unit, want: np.ndarray):
     return obj
 
 
-def remove_live(target) -> None:
-    """Remove the live constraints and helpers and give the target back its earlier action and properties."""
+def remove_live(target, restore_properties: bool = True) -> None:
+    """Remove the live constraints and helpers and give the target back its earlier action and (unless told not
+    to: bake_live keeps the preset's FK switches its keys need) its earlier switch properties."""
     import bpy
 
     state = json.loads(target.get(STATE, "{}"))
@@ -140,7 +141,7 @@ def remove_live(target) -> None:
         for obj in list(coll.objects):
             bpy.data.objects.remove(obj)
         bpy.data.collections.remove(coll)
-    for bone, props in state.get("props", {}).items():
+    for bone, props in state.get("props", {}).items() if restore_properties else ():
         for prop, value in props.items():
             target.pose.bones[bone][prop] = value
     if state.get("root"):  # the keyed location stays on the channel once its action is gone
@@ -157,8 +158,9 @@ def remove_live(target) -> None:
 
 
 def bake_live(context, target, frame_range=None, name=None):
-    """Bake the live result (with the user's tweaks) into keys of every pose bone with Blender's visual-keying bake,
-    then remove the constraints and helpers; returns the Action (assigned to the target)."""
+    """Bake the live result (with the user's tweaks) into keys of the driven bones and the root with Blender's
+    visual-keying bake, then remove the constraints and helpers; returns the Action (assigned to the target). The
+    rig's own constraints (a Rigify rig's) stay and its other bones are not keyed."""
     import bpy
     from bpy_extras import anim_utils
 
@@ -170,13 +172,21 @@ def bake_live(context, target, frame_range=None, name=None):
     else:
         first, last = (int(v) for v in frame_range)
     options = anim_utils.BakeOptions(
-        only_selected=False, do_pose=True, do_object=False, do_visual_keying=True, do_constraint_clear=False,
+        only_selected=True, do_pose=True, do_object=False, do_visual_keying=True, do_constraint_clear=False,
         do_parents_clear=False, do_clean=False, do_location=True, do_rotation=True, do_scale=False, do_bbone=False,
         do_custom_props=False)
-    action = bpy.data.actions.new(name or f"{target.name}-retarget")
-    action = anim_utils.bake_action(target, action=action, frames=range(first, last + 1), bake_options=options)
+    root = json.loads(target[STATE])["root"][0]
+    selected = {pb.name: pb.select for pb in target.pose.bones}
+    for pb in target.pose.bones:
+        pb.select = pb.name == root or any(c.name.startswith(CONSTRAINT) for c in pb.constraints)
+    try:
+        action = bpy.data.actions.new(name or f"{target.name}-retarget")
+        action = anim_utils.bake_action(target, action=action, frames=range(first, last + 1), bake_options=options)
+    finally:
+        for pb in target.pose.bones:
+            pb.select = selected[pb.name]
     action.use_fake_user = True  # survives remove_live; the target gets it back below
-    remove_live(target)
+    remove_live(target, restore_properties=False)
     target.animation_data_create().action = action
     action.use_fake_user = False
     return action
