@@ -1,6 +1,7 @@
 """Sidebar section "Retarget to…" and its operators (thin glue over retarget/).
 
-Pick the character's armature, keep the detected preset or choose/load one, preview one frame, bake. The source is
+Pick the character's armature, keep the detected preset or choose/load one, preview one frame, bake (or drive it
+live by constraints, then bake or remove those). The source is
 the active SMPL-X armature (made by the import), else the scene's first one.
 """
 
@@ -38,6 +39,9 @@ class SMPLXRetargetSettings(bpy.types.PropertyGroup):
     preset: bpy.props.EnumProperty(name="Preset", items=_preset_items, description="Bone mapping")
     preset_file: bpy.props.StringProperty(name="Preset file", subtype="FILE_PATH")
     preview_frame: bpy.props.IntProperty(name="Preview frame", default=0)
+    live: bpy.props.BoolProperty(name="Live constraints", default=False,
+                                 description="Drive the target by constraints from helpers that follow the SMPL-X "
+                                             "rig (tweak them, then Bake live or Remove live) instead of baking keys")
 
 
 def _source(context):
@@ -71,7 +75,7 @@ class SMPLX_OT_retarget(bpy.types.Operator):
         try:
             source, target, preset = _settings(context)
             mapping = retarget.plan_mapping(source, target, preset)
-            action = retarget.retarget(context, source, target, preset)
+            action = retarget.retarget(context, source, target, preset, live=context.scene.smplx_retarget.live)
         except EXPECTED_ERRORS as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -96,6 +100,41 @@ class SMPLX_OT_retarget_preview(bpy.types.Operator):
         except EXPECTED_ERRORS as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
+        return {"FINISHED"}
+
+
+class SMPLX_OT_retarget_bake_live(bpy.types.Operator):
+    """Bake the live retarget (with your tweaks) into keys and remove its constraints and helpers"""
+
+    bl_idname = "smplx_video.retarget_bake_live"
+    bl_label = "Bake live"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        try:
+            _, target, _ = _settings(context)
+            action = retarget.bake_live(context, target)
+        except EXPECTED_ERRORS as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"baked onto {target.name}: {action.name}")
+        return {"FINISHED"}
+
+
+class SMPLX_OT_retarget_remove_live(bpy.types.Operator):
+    """Remove the live retarget's constraints and helpers; the target gets its earlier action back"""
+
+    bl_idname = "smplx_video.retarget_remove_live"
+    bl_label = "Remove live"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        try:
+            _, target, _ = _settings(context)
+        except EXPECTED_ERRORS as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        retarget.remove_live(target)
         return {"FINISHED"}
 
 
@@ -168,11 +207,17 @@ class SMPLX_PT_retarget(bpy.types.Panel):
         row = layout.row(align=True)
         row.prop(settings, "preview_frame")
         row.operator("smplx_video.retarget_preview", icon="HIDE_OFF")
+        layout.prop(settings, "live")
         layout.operator("smplx_video.retarget", icon="ARMATURE_DATA")
+        if settings.target is not None and retarget.LIVE_STATE in settings.target:
+            row = layout.row(align=True)
+            row.operator("smplx_video.retarget_bake_live", icon="REC")
+            row.operator("smplx_video.retarget_remove_live", icon="X")
 
 
-classes = (SMPLXRetargetSettings, SMPLX_OT_retarget, SMPLX_OT_retarget_preview, SMPLX_OT_retarget_save_preset,
-           SMPLX_OT_retarget_load_preset, SMPLX_PT_retarget)
+classes = (SMPLXRetargetSettings, SMPLX_OT_retarget, SMPLX_OT_retarget_preview, SMPLX_OT_retarget_bake_live,
+           SMPLX_OT_retarget_remove_live, SMPLX_OT_retarget_save_preset, SMPLX_OT_retarget_load_preset,
+           SMPLX_PT_retarget)
 
 
 def register_properties() -> None:

@@ -24,7 +24,9 @@ retargeting 10,000 frames takes seconds (bench/retarget.py). Bones driven by con
 not seen: the source must be key-framed FK, as the importer's rig is.
 
 Modules: presets.py (roles, preset JSON, detection), mapping.py (preset → driven bones), kinematics.py (rotation
-helpers, pose sampling, rest data), solve.py (the per-frame solution); this file holds the public entry points.
+helpers, pose sampling, rest data), solve.py (the per-frame solution), live.py (the same solution as constraints
+from helper empties, for tweaking: retarget(..., live=True), then bake_live or remove_live); this file holds the
+public entry points.
 """
 
 from __future__ import annotations
@@ -38,15 +40,17 @@ import numpy as np
 
 from .. import animate
 from .kinematics import euler_to_matrix, sample_pose, swing
+from .live import STATE as LIVE_STATE
+from .live import bake_live, remove_live, retarget_live
 from .mapping import Mapping, plan_mapping
 from .presets import (EMBEDDED_PRESET, check_preset, detect_preset, list_presets, load_preset, save_preset,
                       vrm_preset)
 from .solve import Solution, solve
 
 __all__ = ["retarget", "detect_preset", "plan_mapping", "solve", "write", "pose_frame", "load_character",
-           "retarget_to_character", "retarget_clip", "list_presets", "load_preset", "check_preset", "save_preset",
-           "vrm_preset", "sample_pose", "swing", "euler_to_matrix", "Mapping", "Solution", "EMBEDDED_PRESET",
-           "CHARACTER_SUFFIXES", "BUILTIN_CHARACTERS"]
+           "retarget_to_character", "retarget_clip", "bake_live", "remove_live", "LIVE_STATE", "list_presets",
+           "load_preset", "check_preset", "save_preset", "vrm_preset", "sample_pose", "swing", "euler_to_matrix",
+           "Mapping", "Solution", "EMBEDDED_PRESET", "CHARACTER_SUFFIXES", "BUILTIN_CHARACTERS"]
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +58,7 @@ CHARACTER_SUFFIXES = (".fbx", ".blend", ".glb", ".gltf", ".vrm", ".bvh")
 BUILTIN_CHARACTERS = ("rigify-metarig",)  # characters made in the scene instead of loaded from a file
 
 
-def retarget(context, source_armature, target_armature, preset=None, *, frame_range=None, name=None):
+def retarget(context, source_armature, target_armature, preset=None, *, frame_range=None, name=None, live=False):
     """Bake `source_armature`'s motion onto `target_armature` and return the Action (assigned to the target).
 
     Args:
@@ -64,6 +68,8 @@ def retarget(context, source_armature, target_armature, preset=None, *, frame_ra
         preset: built-in preset name, path of a preset .json, or a preset dict; None = detect_preset(target).
         frame_range: (first, last) frames, inclusive; None = the source action's frame range.
         name: the Action's name (default "<target>-retarget").
+        live: instead of baking rotations, drive the target's bones by constraints from helpers that follow the
+            source (live.py: tweak them, then bake_live or remove_live); the Action keys only the root location.
 
     Raises:
         ValueError: not armatures, no preset matches, the source is not SMPL-X, a bad frame range.
@@ -76,6 +82,11 @@ def retarget(context, source_armature, target_armature, preset=None, *, frame_ra
         raise ValueError("source and target are the same armature")
     mapping = plan_mapping(source_armature, target_armature, preset)
     frames = _frames(context, source_armature, frame_range)
+    if LIVE_STATE in target_armature and not live:  # its constraints would override the baked keys
+        remove_live(target_armature)
+    if live:
+        return retarget_live(context, source_armature, target_armature, mapping, frames,
+                             name or f"{target_armature.name}-live")
     solution = solve(source_armature, target_armature, mapping, frames)
     action = write(target_armature, solution, mapping, name or f"{target_armature.name}-retarget")
     log.info("retargeted %d frames onto %s (%s): translation scale %.3f, floor at %.3f m", len(frames),

@@ -3,7 +3,7 @@ alignments, the root translation with feet on the source's floor, and local pose
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,6 +24,7 @@ class Solution:
         locations: {bone: (N,3)} pose-bone location of the root bone.
         scale: target/source leg length ratio used for the translation.
         floor: world height of the source's floor.
+        align: {bone: (3,3)} rest alignment A of each driven bone (live.py builds its helpers from it).
     """
 
     frames: np.ndarray
@@ -31,6 +32,7 @@ class Solution:
     locations: dict
     scale: float
     floor: float
+    align: dict = field(default_factory=dict)
 
 
 def solve(source, target, mapping: Mapping, frames) -> Solution:
@@ -86,7 +88,7 @@ def solve(source, target, mapping: Mapping, frames) -> Solution:
     shift_arm = shift @ np.linalg.inv(tgt.world[:3, :3]).T
     loc = np.einsum("nba,nb->na", base, shift_arm)  # base is a rotation: its inverse is its transpose
     return Solution(frames=frames, quats={b: animate.continuous_quats(q) for b, q in quats.items()},
-                    locations={root: loc}, scale=float(k), floor=floor)
+                    locations={root: loc}, scale=float(k), floor=floor, align=align)
 
 
 def _alignment_order(units: list) -> list:
@@ -119,12 +121,17 @@ def _fix_chain_fractions(mapping: Mapping, tgt: Rig) -> None:
 def _polyline(src: Rig, s_head: np.ndarray, s_idx: dict, bones: list, end: str) -> tuple:
     """Rest (P,3) and posed (N,P,3) points of a source chain (heads of `bones`, then `end`), and cumulative
     fractions (P,)."""
-    names = list(bones) + [end]
-    rest = np.array([src.rest_head(n) for n in names])
-    posed = s_head[:, [s_idx[n] for n in names]]
+    rest, cum = rest_polyline(src, bones, end)
+    posed = s_head[:, [s_idx[n] for n in list(bones) + [end]]]
+    return rest, posed, cum
+
+
+def rest_polyline(src: Rig, bones: list, end: str) -> tuple:
+    """Rest (P,3) points of a source chain (heads of `bones`, then `end`) and their cumulative fractions (P,)."""
+    rest = np.array([src.rest_head(n) for n in list(bones) + [end]])
     lengths = np.linalg.norm(np.diff(rest, axis=0), axis=1)
     cum = np.concatenate([[0.0], np.cumsum(lengths)]) / max(lengths.sum(), 1e-12)
-    return rest, posed, cum
+    return rest, cum
 
 
 def _at(points: np.ndarray, cum: np.ndarray, u: float) -> np.ndarray:
