@@ -23,10 +23,12 @@ from . import core
 
 # Where each stage of one video import lies on the overall 0-100 % bar (fractions of the whole; "import" is the
 # Blender side). Loading comes first and is short; detection and regression are the long ones.
-STAGE_SPANS = {"load": (0.0, 0.08), "detect": (0.08, 0.45), "regress": (0.45, 0.90), "smooth": (0.90, 0.93),
-               "import": (0.93, 1.0)}
+# "track" is sparse detection's single pass (detector on keyframes, poses every frame): it spans both long stages.
+STAGE_SPANS = {"load": (0.0, 0.08), "detect": (0.08, 0.45), "regress": (0.45, 0.90), "track": (0.08, 0.90),
+               "smooth": (0.90, 0.92), "ground": (0.92, 0.94), "import": (0.94, 1.0)}
 STAGE_NAMES = {"load": "Loading the network", "detect": "Detecting people", "regress": "Estimating poses",
-               "smooth": "Smoothing", "import": "Building the rigs"}
+               "track": "Following people, estimating poses", "smooth": "Smoothing", "ground": "Finding the floor",
+               "import": "Building the rigs"}
 
 # pip's output lines that mark how far an install got
 _PIP_PHASES = (("Collecting ", 0.1), ("Downloading ", 0.3), ("Installing collected packages", 0.8),
@@ -102,7 +104,7 @@ class Progress:
     def overall_text(self) -> str:
         """"Estimating poses — 63 % (120/300)": the stage's name and the overall percentage."""
         name = STAGE_NAMES.get(self.stage, self.stage.capitalize())
-        detail = f"{self.done}/{self.total}" if self.total > 0 and self.stage in ("detect", "regress") else \
+        detail = f"{self.done}/{self.total}" if self.total > 0 and self.stage in ("detect", "regress", "track") else \
             self.message
         return f"{name} — {round(100 * self.overall)} %" + (f" ({detail})" if detail else "")
 

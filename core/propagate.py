@@ -468,7 +468,6 @@ def track_and_regress(source, detector, model, select: Callable[[np.ndarray], np
             stats.reasons[reason] = stats.reasons.get(reason, 0) + 1
             if tracker.assign(frame.index, dets) == 0 and reason == "entry":
                 muted_area, mute_until = blob, tracker.step + tracker.gap
-            progress("detect", stats.frames + 1, total, f"{stats.detector_calls} detector calls")
         else:
             tracker.follow(frame.index)
         jobs = tracker.jobs(frame.index)
@@ -496,7 +495,7 @@ def track_and_regress(source, detector, model, select: Callable[[np.ndarray], np
                     tracker.update(frame.index, tr, None, None, None)
             stats.add_time("follow", time.perf_counter() - t)
         stats.frames += 1
-        progress("regress", stats.frames, total, "")
+        progress("track", stats.frames, total, f"{stats.detector_calls} detector calls")  # one pass: one stage
     log.info("detector on %d of %d frames (%s)", stats.detector_calls, stats.frames,
              ", ".join(f"{k} {v}" for k, v in sorted(stats.reasons.items())))
     kept = [tr for tr in tracker.finish() if tr.last_good >= min(min_track, max(stats.frames, 1))]

@@ -103,10 +103,15 @@ def test_overall_progress_runs_once_from_0_to_100():
 
     steps = [Progress("load", 0, 1, "loading"), Progress("load", 1, 1), Progress("detect", 50, 100),
              Progress("detect", 100, 100), Progress("regress", 1, 300), Progress("regress", 300, 300),
-             Progress("smooth", 1, 1), Progress("import", 1, 1)]
+             Progress("smooth", 1, 1), Progress("ground", 1, 1), Progress("import", 1, 1)]
     overall = [p.overall for p in steps]
     assert overall[0] == 0.0 and overall[-1] == 1.0 and overall == sorted(overall)
     assert Progress("regress", 150, 300).overall_text() == "Estimating poses — 68 % (150/300)"
+    # sparse detection: one pass from the end of loading to the start of smoothing, then the floor
+    sparse = [Progress("load", 1, 1), Progress("detect", 0, 100, "learning the background"), Progress("track", 1, 100),
+              Progress("track", 100, 100), Progress("smooth", 1, 1), Progress("ground", 1, 1), Progress("import", 0, 1)]
+    overall = [p.overall for p in sparse]
+    assert overall == sorted(overall) and overall[3] == Progress("smooth", 0, 1).overall
 
 
 # ---------------------------------------------------------------------------------------------- dependencies

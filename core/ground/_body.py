@@ -147,7 +147,9 @@ def leg_ik(fm: FootModel, track: MotionTrack, shifts: np.ndarray, iterations: in
                 bumped_pos = forward_kinematics(fm, current.replace(body_pose=bumped))[1]
                 jac[:, :, k] = (bumped_pos[rows, ankle] - pos[rows, ankle]) / eps
             jt = np.swapaxes(jac, 1, 2)
-            step = np.linalg.solve(jt @ jac + damping * np.eye(6), np.einsum("nka,na->nk", jt, residual))
+            # a stack of vectors as (n, 6, 1): numpy 2 reads a 2-D right-hand side as one matrix
+            rhs = np.einsum("nka,na->nk", jt, residual)[..., None]
+            step = np.linalg.solve(jt @ jac + damping * np.eye(6), rhs)[..., 0]
             for i, joint in enumerate((hip, knee)):
                 turn = _rotations(step[:, 3 * i:3 * i + 3])
                 body[rows, joint - 1] = _rotvec(_rotations(body[rows, joint - 1]) @ turn)
