@@ -49,6 +49,8 @@ class ImportOptions:
         world: "floor" (people and camera above the clip's floor, or a guessed one) or "camera" (the video camera at
             the world origin).
         floor_plane: add a wireframe floor plane at Z = 0 under the people (world="floor" only).
+        hide_default_cube: hide Blender's untouched startup cube, which would stand over the person's legs at the
+            origin (world="floor" only).
         leg_ik: add an IK constraint per leg (ankle, knee, hip) towards an empty keyed where the clip puts the ankle,
             its influence keyed 1 during that foot's contacts and 0 elsewhere (move the empty to re-plant the foot).
     """
@@ -64,6 +66,7 @@ class ImportOptions:
     world: str = "floor"
     floor_plane: bool = True
     leg_ik: bool = False
+    hide_default_cube: bool = True
 
 
 TIMELINES = ("start", "video")
@@ -171,8 +174,26 @@ def _build(context, bpy, clip, plans: list, opts: ImportOptions, offset: int, mo
     _set_scene_timing(scene, clip, opts, offset)
     if opts.create_camera:
         camera.create_camera(context, collection, clip, movie, name=f"{opts.name}-camera", camera_to_world=world)
+    if world is not None and opts.hide_default_cube:
+        _hide_default_cube(scene, collection)  # last: nothing can fail after it, so a failed import never hides it
     log.info("imported %d SMPL-X rig(s)", len(armatures))
     return armatures
+
+
+def _hide_default_cube(scene, collection) -> None:
+    """The person stands at the world origin, where Blender's startup cube sits and would hide their legs in the
+    camera view: an untouched startup cube (a 2 m "Cube" mesh at the origin, unrotated, unscaled) is hidden in the
+    viewport and the render, not deleted; `smplx_hid_default_cube` on the import's collection records it."""
+    cube = scene.objects.get("Cube")
+    if cube is None or cube.type != "MESH" or len(cube.data.vertices) != 8 or not cube.visible_get():
+        return
+    at_rest = np.allclose(np.array(cube.matrix_world), np.eye(4), atol=1e-6)
+    corners = np.array([v.co for v in cube.data.vertices])
+    if at_rest and np.allclose(np.abs(corners), 1.0, atol=1e-6):
+        cube.hide_set(True)
+        cube.hide_render = True
+        collection["smplx_hid_default_cube"] = True
+        log.info("hid Blender's startup cube: it stands where the person does")
 
 
 _DATA_KINDS = ("objects", "meshes", "armatures", "actions", "cameras", "collections", "movieclips", "images")

@@ -155,3 +155,24 @@ def test_leg_ik_follows_contacts(default_scene, walk, mannequin_dir):
     bpy.context.view_layer.update()
     tail = np.array(arm.matrix_world) @ np.r_[np.array(arm.pose.bones["left_ankle"].tail), 1.0]
     assert np.linalg.norm(tail[:3] - np.array(target.location)) < 0.005
+
+
+def test_startup_cube_is_hidden_not_deleted_and_a_users_cube_is_left(default_scene, walk, mannequin_dir):
+    """Blender's startup cube stands at the origin, where the person does: it would hide the legs in the first camera
+    view. An untouched one is hidden (viewport and render), never deleted; a cube the user moved is left alone."""
+    from blender_addon import importer
+
+    bpy = default_scene
+    cube = bpy.data.objects["Cube"]
+    assert cube.visible_get()
+    importer.import_clip(bpy.context, walk, mannequin_dir)
+    assert "Cube" in bpy.data.objects and not cube.visible_get() and cube.hide_render
+    assert bpy.data.collections["SMPLX"]["smplx_hid_default_cube"]
+
+    bpy.ops.wm.read_factory_settings(use_empty=False)
+    cube = bpy.data.objects["Cube"]
+    cube.location = (3.0, 0.0, 0.0)  # the user's own scene: their cube stays as it is
+    bpy.context.view_layer.update()
+    importer.import_clip(bpy.context, walk, mannequin_dir)
+    assert cube.visible_get() and not cube.hide_render
+    assert "smplx_hid_default_cube" not in bpy.data.collections["SMPLX"]
