@@ -104,4 +104,4 @@ def test_batch_converts_a_video_with_the_pipeline(mannequin_dir, parity_dir, tmp
         assert row.split()[1:4] == ["ok", "1", "10"]
         assert (out / f"{Path(name).stem}.{fmt}").stat().st_size > 100_000
     if how == "subprocess":  # the worker relayed the child's JSON progress lines
-        assert "walk.mp4: regress 10/10" in result.stdout
+        assert "walk.mp4: track 10/10" in result.stdout  # sparse detection's one pass
