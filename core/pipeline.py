@@ -190,6 +190,8 @@ def _regress(source, tracks: list, model, opts: ConvertOptions, progress: Progre
     """Pass 2: batched SMPLer-X on every tracked box → per-track arrays (NaN rows where a crop was invalid)."""
     import torch
 
+    from .propagate import stop_producer
+
     n_total = sum(len(t.frames) for t in tracks)
     out = [{"valid": np.zeros(len(t.frames), bool)} for t in tracks]
     batch_size = memory_batch_cap(opts.batch_size)  # the queue and the batch hold at most 3 batches of crops
@@ -232,12 +234,7 @@ def _regress(source, tracks: list, model, opts: ConvertOptions, progress: Progre
             if item is None:
                 break
     finally:
-        stop.set()
-        while worker.is_alive():  # drain so the producer can finish
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                worker.join(0.05)
+        stop_producer(stop, worker, q)
     return out
 
 

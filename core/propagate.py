@@ -415,12 +415,18 @@ def _decoded(source, stats: SparseStats) -> Iterator:
                 return
             yield item
     finally:
-        stop.set()
-        while worker.is_alive():  # drain so the producer can finish
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                worker.join(0.05)
+        stop_producer(stop, worker, q)
+
+
+def stop_producer(stop: threading.Event, worker: threading.Thread, q: queue.Queue) -> None:
+    """Tell a decoding thread to stop and drain its queue until it has: a producer blocked on a full queue would
+    otherwise never see the event (pipeline's per-frame path and the sparse loop both use it)."""
+    stop.set()
+    while worker.is_alive():
+        try:
+            q.get_nowait()
+        except queue.Empty:
+            worker.join(0.05)
 
 
 def track_and_regress(source, detector, model, select: Callable[[np.ndarray], np.ndarray], settings: SparseSettings,
