@@ -9,14 +9,19 @@ from . import properties
 from .preferences import addon_preferences, conversion_python
 
 
-class SMPLX_PT_import_video(bpy.types.Panel):
+class SidebarPanel:
+    """Where every panel of the add-on lives: the 3D View's sidebar, tab "SMPL-X" (mixed into each Panel class)."""
+
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "SMPL-X"
+
+
+class SMPLX_PT_import_video(SidebarPanel, bpy.types.Panel):
     """Import video as SMPL-X animation"""
 
     bl_label = "Import video as SMPL-X animation"
     bl_idname = "SMPLX_PT_import_video"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "SMPL-X"
 
     def draw(self, context):
         layout = self.layout
@@ -38,14 +43,11 @@ class SMPLX_PT_import_video(bpy.types.Panel):
             _draw_run(layout, ready)
 
 
-class SMPLX_PT_import_advanced(bpy.types.Panel):
+class SMPLX_PT_import_advanced(SidebarPanel, bpy.types.Panel):
     """Advanced conversion settings (folded)"""
 
     bl_label = "Advanced"
     bl_idname = "SMPLX_PT_import_advanced"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "SMPL-X"
     bl_parent_id = "SMPLX_PT_import_video"
     bl_options = {"DEFAULT_CLOSED"}
 
@@ -60,14 +62,11 @@ class SMPLX_PT_import_advanced(bpy.types.Panel):
                 properties.draw_option(layout, settings, opt)
 
 
-class SMPLX_PT_export(bpy.types.Panel):
+class SMPLX_PT_export(SidebarPanel, bpy.types.Panel):
     """Export SMPL-X animation"""
 
     bl_label = "Export SMPL-X animation"
     bl_idname = "SMPLX_PT_export"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "SMPL-X"
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context):

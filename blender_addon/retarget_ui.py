@@ -11,6 +11,7 @@ import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from . import retarget
+from .panel import SidebarPanel
 
 EXPECTED_ERRORS = (FileNotFoundError, ValueError, PermissionError)
 
@@ -177,14 +178,11 @@ class SMPLX_OT_retarget_load_preset(bpy.types.Operator, ImportHelper):
         return {"FINISHED"}
 
 
-class SMPLX_PT_retarget(bpy.types.Panel):
+class SMPLX_PT_retarget(SidebarPanel, bpy.types.Panel):
     """Retarget to…"""
 
     bl_label = "Retarget to…"
     bl_idname = "SMPLX_PT_retarget"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "SMPL-X"
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context):
