@@ -36,8 +36,9 @@ def _property(opt, update=None):
     if opt.kind == "int":
         return bpy.props.IntProperty(default=int(default or bounds.get("min", 0)), **common, **bounds)
     if opt.kind == "float":
+        unit = {"unit": "LENGTH"} if opt.unit == "metres" else {}  # shown in the scene's length units
         return bpy.props.FloatProperty(default=float(default if default is not None else bounds.get("min", 0.0)),
-                                       **common, **bounds)
+                                       **common, **bounds, **unit)
     return bpy.props.StringProperty(default=default or "", subtype="FILE_PATH" if opt.kind == "path" else "NONE",
                                     **common)
 

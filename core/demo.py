@@ -192,7 +192,8 @@ def _how_to_real() -> str:
 
 
 def _sample_demo(out: Path) -> int:
-    from .body import write_mannequin
+    from .body import read_model_arrays, write_mannequin
+    from .height import body_height
     from .model import SMPLerX
     from .atomic import atomic_write
     from .motion import MotionClip
@@ -211,8 +212,11 @@ def _sample_demo(out: Path) -> int:
     print(f"converting {assets.video.name} with the demo network ({model.cfg.name}: width {model.cfg.embed_dim}, "
           f"depth {model.cfg.depth}) and the static-camera detector on the CPU")
     t = time.perf_counter()
-    opts = ConvertOptions(model_dir=model_dir, checkpoint=assets.checkpoint,
-                          detector="static-camera", device="cpu", people="largest", focal=float(truth.focal[0]))
+    height = round(float(body_height(read_model_arrays(model_dir), truth.tracks[0].betas[0])[0]), 2)
+    print(f"  the camera's focal ({truth.focal[0]:g} px) and the actor's height ({height:g} m) are given, as a user "
+          "who knows them would (--focal, --person-height)")
+    opts = ConvertOptions(model_dir=model_dir, checkpoint=assets.checkpoint, detector="static-camera", device="cpu",
+                          people="largest", focal=float(truth.focal[0]), person_height=height)
     result, written = _convert(assets.video, opts, out / "demo.npz", out / "demo_overlay.mp4", model=model)
     times["convert"] = time.perf_counter() - t
     for p in written:

@@ -185,6 +185,10 @@ OPTIONS: tuple[Option, ...] = (
     _smooth_option("hands", "the fingers"),
     _smooth_option("face", "jaw and expression"),
     _smooth_option("transl", "the root translation"),
+    Option("person_height", "float", None, "the person's standing height, when known (every person of the video "
+           "gets it): one video cannot tell a small person near the camera from a tall one further away, so this "
+           "sets the body's size, its distance to the camera and the floor's depth (default: as the network "
+           "estimates it)", label="Person height", unit="metres", minimum=0.5, maximum=2.5, group="ground"),
     Option("ground", "bool", True, "find the floor and a world frame (Z up, floor at 0), foot contacts and foot "
            "locking after smoothing (--no-ground keeps the motion in the camera frame)", label="Ground",
            group="ground"),
@@ -196,8 +200,9 @@ OPTIONS: tuple[Option, ...] = (
            label="Root motion", group="ground",
            choices=(("world", "World", "The root moves as filmed"),
                     ("in_place", "In place", "The root stays over the world origin"))),
-    Option("depth_smoothing", "float", 8.0, "smoothing of the distance to the camera (the least reliable coordinate; "
-           "0 = off)", label="Depth smoothing", unit="Gaussian sigma, samples", minimum=0.0, maximum=100.0,
+    Option("depth_smoothing", "float", 0.32, "smoothing of the distance to the camera, stronger than the image "
+           "position's (depth is the least reliable coordinate; 0 = off)", label="Depth smoothing",
+           unit="Gaussian sigma, seconds", minimum=0.0, maximum=5.0,
            group="ground", advanced=True),
 )
 

@@ -328,6 +328,7 @@ def convert_video(video: str | Path, options: ConvertOptions | None = None, prog
         ValueError: unreadable video, no person found, bad options.
     """
     from .body import read_model_arrays
+    from .height import apply_person_height
     from .smooth import smooth_clip
     from .video import open_video
 
@@ -381,6 +382,7 @@ def convert_video(video: str | Path, options: ConvertOptions | None = None, prog
     t = time.perf_counter()
     raw = _to_clip(source, tracks, regressed, model_arrays, opts)
     raw = raw.replace(metadata={**raw.metadata, "variant": model.cfg.name, "start": int(opts.start)})
+    raw = apply_person_height(raw, model_arrays, opts.person_height)
     clip = smooth_clip(raw, **opts.smoothing_strengths)
     seconds["smooth"] = time.perf_counter() - t
     report("smooth", 1, 1, f"{len(clip.tracks)} people")

@@ -17,6 +17,9 @@ Hands and face are measured relative to their parent because their few-mm jitter
 Grounding (core/ground/, when it ran): the clip's floor and camera (`ground`: floor_found, moving_camera, camera
 height and pitch, floor fit residual) and per track `foot_skate_mm_per_frame`, `penetration_mm`, `floating_mm`, each
 {"raw", "smoothed", "final"}, `contact_fraction` per foot and the track's `floor_residual_mm`.
+
+Height (core/height.py): per track `height_m` {"estimated": the network's standing height, "final": the clip's, the
+`--person-height` when given}.
 """
 
 from __future__ import annotations
@@ -201,6 +204,9 @@ def build_report(
             smooth_acc = _group_accels(track_joints(body_model, smoothed_clip, other, batch_size), smoothed_clip, other)
             entry["accel_mm_per_frame2"]["smoothed"] = smooth_acc
             entry["accel_mm_per_frame2"]["reduction"] = {k: _reduction(raw_acc[k], smooth_acc[k]) for k in raw_acc}
+        height = raw_clip.metadata.get("height", {}).get("tracks", {}).get(str(track.track_id))
+        if height:
+            entry["height_m"] = {"estimated": height["estimated_m"], "final": height["final_m"]}
         entry.update(ground.get("tracks", {}).get(str(track.track_id), {}))
         tracks.append(entry)
     logger.debug("report: %d tracks, %d frames", len(tracks), num_frames)

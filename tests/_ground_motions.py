@@ -327,6 +327,22 @@ def sample_truth_world() -> np.ndarray:
     return out
 
 
+def smplx_height(model_dir, betas: np.ndarray) -> np.ndarray:
+    """(N,) standing heights (metres) of (N,10) or (10,) betas by smplx's own forward pass (zero pose, flat hands,
+    no expression): the independent reference for core.height."""
+    import smplx
+    import torch
+
+    model = smplx.create(str(model_dir), model_type="smplx", gender="neutral", ext="npz", use_pca=False,
+                         flat_hand_mean=True, num_betas=10, num_expression_coeffs=10)
+    out = []
+    for row in np.atleast_2d(betas):  # smplx's defaults for the other inputs have a batch of one
+        with torch.no_grad():
+            y = model(betas=torch.as_tensor(row[None], dtype=torch.float32)).vertices[0, :, 1].numpy()
+        out.append(float(y.max() - y.min()))
+    return np.array(out)
+
+
 def sample_errors(before, after, truth, model_arrays: dict) -> dict:
     """The ground stage on the sample video against its true motion.
 

@@ -17,8 +17,8 @@ class GroundOptions:
     Attributes:
         mode: foot locking, one of LOCK_MODES.
         root_motion: "world" or "in_place".
-        depth_sigma: Gaussian sigma in frames of the log-depth smoothing (0 = off); image-plane coordinates keep the
-            smoothing stage's.
+        depth_sigma: Gaussian sigma in seconds of the log-depth smoothing (0 = off), like every smoothing strength;
+            image-plane coordinates keep the smoothing stage's.
         contact_height: metres; a foot enters contact below this height and leaves above 1.5× it.
         contact_speed: m/s horizontal; a foot enters contact below this speed and leaves above 2× it.
         min_contact: shortest contact in frames (shorter ones are dropped, shorter gaps are closed).
@@ -31,7 +31,7 @@ class GroundOptions:
 
     mode: str = "auto"
     root_motion: str = "world"
-    depth_sigma: float = 8.0
+    depth_sigma: float = 0.32
     contact_height: float = 0.02
     contact_speed: float = 0.8
     min_contact: int = 3
@@ -46,6 +46,6 @@ class GroundOptions:
         if self.root_motion not in ROOT_MOTIONS:
             raise ValueError(f"root_motion (--root-motion) {self.root_motion!r}: expected one of {ROOT_MOTIONS}")
         if not np.isfinite(self.depth_sigma) or self.depth_sigma < 0:
-            raise ValueError(f"depth_smoothing (--depth-smoothing) {self.depth_sigma}: expected a sigma >= 0 in frames")
+            raise ValueError(f"depth_smoothing (--depth-smoothing) {self.depth_sigma}: expected a sigma >= 0 in seconds")
         if self.min_contact < 1 or self.blend < 0:
             raise ValueError(f"min_contact ({self.min_contact}) must be >= 1 and blend ({self.blend}) >= 0 frames")

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 
 from ..motion import MotionClip, MotionTrack
+from ..smooth import (DEFAULT_MAX_GAP, MIN_SIGMA_SAMPLES, frame_weights, local_polynomial, sample_times, segments,
+                      split_gap)
 from ._body import FootModel, foot_model, leg_ik, pose_track
 from ._contacts import _foot_targets, detect_contacts, foot_metrics
 from ._floor import (Floor, _balance_up, _candidates, _snap_to_boxes, _speeds, _to_world, _up_axes, fit_floor,
@@ -23,18 +25,24 @@ _SIGMA_SIDE, _SIGMA_DEPTH_REL = 0.03, 0.01
 _SIGMA_LEG = 0.08  # a foot's position error relative to the root (the leg's joint angles), metres
 
 
-def _smooth_log_depth(track: MotionTrack, root: np.ndarray, sigma: float, image_size) -> np.ndarray:
-    """(N,3) root positions with their log-depth smoothed (sigma frames), image position unchanged."""
-    from ..smooth import frame_weights, local_polynomial, segments
+def _time_width(times: np.ndarray, sigma: float) -> float:
+    """A sigma in seconds that spans at least `MIN_SIGMA_SAMPLES` sampling steps (sparse tracks), as smoothing's."""
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    return max(sigma, MIN_SIGMA_SAMPLES * step)
 
+
+def _smooth_log_depth(track: MotionTrack, root: np.ndarray, sigma: float, image_size, fps: float) -> np.ndarray:
+    """(N,3) root positions with their log-depth smoothed (Gaussian sigma in seconds), image position unchanged;
+    holes that split a track for smoothing split it here too."""
     out = root.copy()
     if sigma <= 0:
         return out
     z = np.maximum(root[:, 2], 1e-3)
     w = frame_weights(track, image_size)
-    for seg in segments(track.frames, 5):
-        t = track.frames[seg].astype(np.float64)
-        logz = local_polynomial(t, np.log(z[seg])[:, None], w[seg], sigma)[:, 0]
+    times = sample_times(track, fps)
+    width = _time_width(times, sigma)
+    for seg in segments(times, split_gap(times, DEFAULT_MAX_GAP)):
+        logz = local_polynomial(times[seg], np.log(z[seg])[:, None], w[seg], width)[:, 0]
         out[seg] = root[seg] / z[seg, None] * np.exp(logz)[:, None]
     return out
 
@@ -52,15 +60,13 @@ def _min_norm_shift(errors: np.ndarray, rays: np.ndarray, up: np.ndarray) -> np.
     return -errors[:, None] * sigma_n / np.einsum("nc,c->n", sigma_n, up)[:, None]
 
 
-def _interpolate(values: np.ndarray, known: np.ndarray, frames: np.ndarray, sigma: float) -> np.ndarray:
-    """(N,D) values known at `known` frames, smoothed (sigma frames) and carried across the unknown frames."""
-    from ..smooth import local_polynomial
-
+def _interpolate(values: np.ndarray, known: np.ndarray, times: np.ndarray, sigma: float) -> np.ndarray:
+    """(N,D) values known at `known` samples, smoothed (sigma seconds, at least one sampling step) and carried
+    across the unknown ones."""
     if not known.any():
         return np.zeros_like(values)
     w = np.where(known, 1.0, 1e-6)
-    return local_polynomial(frames.astype(np.float64), np.where(known[:, None], values, 0.0), w, max(sigma, 1.0),
-                            degree=1)
+    return local_polynomial(times, np.where(known[:, None], values, 0.0), w, _time_width(times, sigma), degree=1)
 
 
 
@@ -173,7 +179,7 @@ def ground_clip(clip: MotionClip, model_arrays: dict, opts: GroundOptions | None
     roots = []
     for track in tracks:  # steady depth first: the floor fit sees less depth noise
         j0 = _posed_root(fm, track)
-        roots.append(_smooth_log_depth(track, j0 + track.transl, opts.depth_sigma, clip.image_size) - j0)
+        roots.append(_smooth_log_depth(track, j0 + track.transl, opts.depth_sigma, clip.image_size, clip.fps) - j0)
     tracks = [t.replace(transl=tr) for t, tr in zip(tracks, roots)]
     posed = [_pose(fm, t) for t in tracks]
     moving = background is not None and background > opts.moving_threshold
@@ -198,7 +204,7 @@ def ground_clip(clip: MotionClip, model_arrays: dict, opts: GroundOptions | None
     raw_tracks = {t.track_id: t for t in raw.tracks} if raw is not None else {}
     out = []
     for track, smooth_track, p in zip(tracks, clip.tracks, posed):
-        final, contacts, details = _ground_track(fm, track, p, world, floor, opts)
+        final, contacts, details = _ground_track(fm, track, p, world, floor, opts, clip.fps)
         metrics = {"smoothed": foot_metrics(_to_world(world, pose_track(fm, smooth_track)[1]), contacts,
                                             track.frames),
                    "final": foot_metrics(_to_world(world, pose_track(fm, final)[1]), contacts, track.frames)}
@@ -225,7 +231,7 @@ def _floor_info(floor: Floor, world: np.ndarray) -> dict[str, Any]:
 
 
 def _ground_track(fm: FootModel, track: MotionTrack, p: _Posed, world: np.ndarray, floor: Floor,
-                  opts: GroundOptions) -> tuple[MotionTrack, np.ndarray, dict]:
+                  opts: GroundOptions, fps: float) -> tuple[MotionTrack, np.ndarray, dict]:
     """Contacts, placement, locking and root motion of one track (camera frame in and out)."""
     rot, up = world[:3, :3], floor.normal
     soles_w = _to_world(world, p.soles)
@@ -235,7 +241,6 @@ def _ground_track(fm: FootModel, track: MotionTrack, p: _Posed, world: np.ndarra
     speeds = _speeds(soles_w.mean(2)[..., :2], track.times)
     contacts = detect_contacts(heights - level, speeds, track.frames, opts)
     transl = track.transl.astype(np.float64)
-    frames = track.frames
     residual = None
     if opts.mode != "never" and contacts.any():
         # placement: the smallest root move that puts the planted feet on the floor, smoothed over time
@@ -243,7 +248,7 @@ def _ground_track(fm: FootModel, track: MotionTrack, p: _Posed, world: np.ndarra
         err = np.where(contacts, heights, 0).sum(1) / np.maximum(contacts.sum(1), 1)
         root = p.joints[:, 0]
         shift = _min_norm_shift(err, root, up)
-        shift = _interpolate(shift, planted, frames, opts.depth_sigma)
+        shift = _interpolate(shift, planted, sample_times(track, fps), opts.depth_sigma)
         transl = transl + shift
         soles_w = _to_world(world, p.soles + shift[:, None, None])
         feet, weights = _foot_targets(soles_w, contacts, opts)
