@@ -14,6 +14,7 @@ usual SMPL-X definition of a person's height; expression and pose do not enter.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,9 @@ __all__ = ["apply_person_height", "betas_for_height", "body_height"]
 
 _CHUNK = 512  # frames per batch when measuring (V floats each)
 _TOLERANCE = 1e-5  # metres
+_WILD_BETAS = 5.0  # shape coefficients further out than this give distorted bodies
+
+logger = logging.getLogger(__name__)
 
 
 def _template_y(model_arrays: dict, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -89,6 +93,10 @@ def _scale_track(model_arrays: dict, track: MotionTrack, image_size: tuple[int, 
     new_betas = betas + change
     transl = scale * root_before - rest_root_joint(model_arrays, new_betas, track.expression)
     info = {"estimated_m": estimated, "final_m": float(height), "depth_scale": scale}
+    if np.abs(shape + change).max() > _WILD_BETAS:
+        logger.warning("track %d: a standing height of %.2f m needs shape coefficients beyond ±%g (the body model's "
+                       "shape space spans about ±3 for adults): the body will look distorted", track.track_id,
+                       height, _WILD_BETAS)
     return track.replace(betas=new_betas.astype(track.betas.dtype), transl=transl.astype(track.transl.dtype)), info
 
 

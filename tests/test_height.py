@@ -107,3 +107,14 @@ def test_person_height_is_checked_on_every_entry_point():
         ConvertOptions(person_height=0.3).validate()
     with pytest.raises(ValueError, match="--person-height"):
         apply_person_height(_clip(np.zeros((1, 10))), {}, 0.2)  # before any model array is read
+
+
+def test_a_height_outside_the_shape_space_is_warned_about(arrays, caplog):
+    from core.height import apply_person_height
+
+    with caplog.at_level("WARNING", logger="core.height"):
+        apply_person_height(_clip(np.zeros((1, 10))), arrays, 1.75)
+    assert not caplog.records
+    with caplog.at_level("WARNING", logger="core.height"):
+        apply_person_height(_clip(np.zeros((1, 10))), arrays, 0.9)  # a child: far outside the adult shape space
+    assert "0.90 m" in caplog.text and "distorted" in caplog.text
