@@ -98,14 +98,18 @@ def convert_options(settings, model_dir: str):
     return _options.ConvertOptions(**values)
 
 
-# Choices whose labels add up to at most this many characters are drawn as one row of buttons; longer ones as a
-# dropdown ("Auto S B L H" and "Auto CPU CUDA MPS" fit the sidebar's value column, "Off Light Default Strong" does not)
-ROW_CHARS = 16
+# A row of buttons gives each choice the same width: choices are drawn as one row when that many buttons of the
+# longest label (plus two characters of padding each) fit this many characters of the sidebar's value column at its
+# default width ("All | Largest" and "World | In place" do; "Auto S B L H" showed "A…" and "Auto CPU CUDA MPS" "CU…"
+# in Blender 4.3, so they, like "Off Light Default Strong", are dropdowns)
+ROW_CHARS = 20
 
 
 def _in_one_row(opt) -> bool:
     """Whether an option's choices are drawn as one horizontal row of buttons rather than a dropdown."""
-    return bool(opt.choices) and sum(len(label) for _, label, _ in opt.choices) <= ROW_CHARS
+    if not opt.choices:
+        return False
+    return len(opt.choices) * (max(len(label) for _, label, _ in opt.choices) + 2) <= ROW_CHARS
 
 
 def draw_option(layout, settings, opt) -> None:
