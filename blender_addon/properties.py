@@ -28,7 +28,8 @@ def _property(opt, update=None):
     """The bpy property for one schema option."""
     common = {"name": opt.label or opt.name, "description": opt.full_help()}
     bounds = {k: v for k, v in (("min", opt.minimum), ("max", opt.maximum)) if v is not None}
-    default = opt.ui_default if opt.default is None else opt.default
+    default = opt.default if opt.default is not None else opt.ui_default if opt.ui_default is not None \
+        else opt.example
     if opt.choices:
         return bpy.props.EnumProperty(items=list(opt.choices), default=default, update=update, **common)
     if opt.kind == "bool":

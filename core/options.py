@@ -51,6 +51,7 @@ class Option:
         advanced: drawn in the panel's folded "Advanced" section.
         ui: False for settings the add-on takes elsewhere (the model directory is a preference).
         ui_default: the value the add-on shows for an option whose default is None (it is then always passed).
+        example: a typical value the add-on shows for an optional number (default None) until the user ticks it.
     """
 
     name: str
@@ -67,6 +68,7 @@ class Option:
     advanced: bool = False
     ui: bool = True
     ui_default: Any = None
+    example: Any = None
 
     @property
     def flag(self) -> str:
@@ -188,7 +190,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("person_height", "float", None, "the person's standing height, when known (every person of the video "
            "gets it): one video cannot tell a small person near the camera from a tall one further away, so this "
            "sets the body's size, its distance to the camera and the floor's depth (default: as the network "
-           "estimates it)", label="Person height", unit="metres", minimum=0.5, maximum=2.5, group="ground"),
+           "estimates it)", label="Person height", unit="metres", minimum=0.5, maximum=2.5, group="ground",
+           example=1.7),
     Option("ground", "bool", True, "find the floor and a world frame (Z up, floor at 0), foot contacts and foot "
            "locking after smoothing (--no-ground keeps the motion in the camera frame)", label="Ground",
            group="ground"),

@@ -96,6 +96,11 @@ def test_panel_properties_are_the_schema(addon):
     opts = convert_options(settings, "/models")
     assert (opts.checkpoint, opts.det_score, opts.variant, opts.end) == ("/ck/demo.pth.tar", pytest.approx(0.2),
                                                                         "auto", None)
+    # an optional number shows a typical value, greyed, and is passed only once ticked
+    assert settings.person_height == pytest.approx(1.7) and opts.person_height is None
+    settings.use_person_height, settings.person_height = True, 1.82
+    assert convert_options(settings, "/models").person_height == pytest.approx(1.82)
+    assert rna["person_height"].unit == "LENGTH"
 
 
 def test_overall_progress_runs_once_from_0_to_100():
