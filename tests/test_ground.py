@@ -232,6 +232,31 @@ def test_moving_camera_keeps_the_camera_frame(arrays, fm):
     assert not out.has_floor and not out.tracks[0].contacts.any()
 
 
+def test_depth_smoothing_is_in_seconds(arrays):
+    """A depth wobble of 1 Hz is smoothed alike at 25 and 50 fps (measured gain 0.40; a sigma in frames would halve
+    the smoothing at 50 fps), one of 0.25 Hz is kept; the root keeps its pixel."""
+    from core.ground import GroundOptions, ground_clip
+    from core.motion import MotionClip
+
+    gains = {}
+    for fps, hz in ((25.0, 1.0), (50.0, 1.0), (25.0, 0.25)):
+        n = int(4 * fps)
+        track = _random_track(n, seed=4)
+        t = np.arange(n) / fps
+        root = np.c_[0.3 + 0 * t, 0.2 + 0 * t, 4.0 + 0.2 * np.sin(2 * np.pi * hz * t)]
+        track = track.replace(times=t, transl=root * (1 + 0 * t)[:, None])  # image position fixed per frame
+        clip = MotionClip(fps=fps, num_frames=n, image_size=(640, 480), focal=np.array([600.0, 600.0]),
+                          princpt=np.array([319.5, 239.5]), tracks=[track])
+        out = ground_clip(clip, arrays, GroundOptions(), background=1.0).tracks[0]  # a moving camera: depth only
+        before, after = clip.tracks[0].transl.astype(float), out.transl.astype(float)
+        mid = slice(n // 4, 3 * n // 4)  # away from the ends
+        gains[(fps, hz)] = np.ptp(after[mid, 2]) / np.ptp(before[mid, 2])
+        ratio = after[:, :2] / after[:, 2:] - before[:, :2] / before[:, 2:]  # J0 offsets aside: same direction
+        assert np.abs(ratio).max() < 0.02
+    assert gains[(25.0, 1.0)] == pytest.approx(gains[(50.0, 1.0)], abs=0.03)
+    assert gains[(25.0, 1.0)] < 0.5 and gains[(25.0, 0.25)] > 0.9
+
+
 def test_clip_and_report_carry_the_ground(arrays, fm, mannequin_dir, tmp_path):
     from core.body import load_body_model
     from core.ground import ground_clip
@@ -261,9 +286,9 @@ def test_convert_flags_and_bad_values():
     parser = argparse.ArgumentParser()
     add_convert_arguments(parser)
     opts = options_from_args(parser.parse_args(["v.mp4", "-o", "o.npz", "--foot-lock", "grounding",
-                                                "--root-motion", "in_place", "--depth-smoothing", "4"]))
+                                                "--root-motion", "in_place", "--depth-smoothing", "0.5"]))
     g = ground_options(opts)
-    assert (opts.ground, g.mode, g.root_motion, g.depth_sigma) == (True, "grounding", "in_place", 4.0)
+    assert (opts.ground, g.mode, g.root_motion, g.depth_sigma) == (True, "grounding", "in_place", 0.5)
     assert not options_from_args(parser.parse_args(["v.mp4", "-o", "o.npz", "--no-ground"])).ground
     with pytest.raises(ValueError, match="--depth-smoothing"):
         ground_options(options_from_args(parser.parse_args(["v.mp4", "-o", "o.npz", "--depth-smoothing", "-1"])))
