@@ -54,7 +54,7 @@ import numpy as np
 from .motion import MotionClip, MotionTrack
 
 __all__ = ["smooth_clip", "smooth_track", "frame_weights", "robust_betas", "track_shape", "segments",
-           "local_polynomial", "sample_times", "timeline_frames", "split_gap", "SMOOTHING_PRESETS", "DEFAULT_MAX_GAP",
+           "local_polynomial", "sample_times", "sigma_width", "timeline_frames", "split_gap", "SMOOTHING_PRESETS", "DEFAULT_MAX_GAP",
            "MIN_SIGMA_SAMPLES", "GAP_SAMPLES"]
 
 logger = logging.getLogger(__name__)
@@ -106,6 +106,12 @@ def timeline_frames(clip: MotionClip, track: MotionTrack) -> np.ndarray:
 
 def _median_step(t: np.ndarray) -> float:
     return float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+
+
+def sigma_width(t: np.ndarray, sigma: float) -> float:
+    """A Gaussian sigma (seconds) widened to span at least `MIN_SIGMA_SAMPLES` median steps of the sample times `t`
+    (sparse tracks, large strides); 0 stays 0 (off)."""
+    return max(float(sigma), MIN_SIGMA_SAMPLES * _median_step(t)) if sigma > 0 else 0.0
 
 
 def split_gap(t: np.ndarray, max_gap: float) -> float:
@@ -287,21 +293,18 @@ def smooth_track(
     when the track has no usable timestamps). Returns a new MotionTrack (the input is untouched)."""
     n = len(track)
     times = sample_times(track, fps)
-    floor = MIN_SIGMA_SAMPLES * _median_step(times)  # a sigma spans at least this long (sparse sampling)
     weights = frame_weights(track, image_size) if confidence else np.ones(n)
     out = {
         name: getattr(track, name).astype(np.float64)
         for name in ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "expression", "transl")
     }
-    def width(sigma: float) -> float:
-        return max(sigma, floor) if sigma > 0 else 0.0
 
     rotation_parts: Iterable[tuple[str, float]] = (
-        ("global_orient", width(root)),
-        ("body_pose", width(body)),
-        ("left_hand_pose", width(hands)),
-        ("right_hand_pose", width(hands)),
-        ("jaw_pose", width(face)),
+        ("global_orient", sigma_width(times, root)),
+        ("body_pose", sigma_width(times, body)),
+        ("left_hand_pose", sigma_width(times, hands)),
+        ("right_hand_pose", sigma_width(times, hands)),
+        ("jaw_pose", sigma_width(times, face)),
     )
     for seg in segments(times, split_gap(times, max_gap)):
         t = times[seg]
@@ -310,8 +313,8 @@ def smooth_track(
             value = getattr(track, name)[seg]
             shaped = value.reshape(len(t), -1, 3)
             out[name][seg] = _smooth_rotations(shaped, t, w, sigma).reshape(value.shape)
-        out["expression"][seg] = local_polynomial(t, track.expression[seg], w, width(face))
-        out["transl"][seg] = local_polynomial(t, track.transl[seg], w, width(transl))
+        out["expression"][seg] = local_polynomial(t, track.expression[seg], w, sigma_width(times, face))
+        out["transl"][seg] = local_polynomial(t, track.transl[seg], w, sigma_width(times, transl))
     betas = track.betas
     if one_shape:
         betas = np.broadcast_to(robust_betas(track.betas, weights), track.betas.shape)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..motion import MotionClip, MotionTrack
-from ..smooth import (DEFAULT_MAX_GAP, MIN_SIGMA_SAMPLES, frame_weights, local_polynomial, sample_times, segments,
+from ..smooth import (DEFAULT_MAX_GAP, frame_weights, local_polynomial, sample_times, segments, sigma_width,
                       split_gap)
 from ._body import FootModel, foot_model, leg_ik, pose_track
 from ._contacts import _foot_targets, detect_contacts, foot_metrics
@@ -25,12 +25,6 @@ _SIGMA_SIDE, _SIGMA_DEPTH_REL = 0.03, 0.01
 _SIGMA_LEG = 0.08  # a foot's position error relative to the root (the leg's joint angles), metres
 
 
-def _time_width(times: np.ndarray, sigma: float) -> float:
-    """A sigma in seconds that spans at least `MIN_SIGMA_SAMPLES` sampling steps (sparse tracks), as smoothing's."""
-    step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
-    return max(sigma, MIN_SIGMA_SAMPLES * step)
-
-
 def _smooth_log_depth(track: MotionTrack, root: np.ndarray, sigma: float, image_size, fps: float) -> np.ndarray:
     """(N,3) root positions with their log-depth smoothed (Gaussian sigma in seconds), image position unchanged;
     holes that split a track for smoothing split it here too."""
@@ -40,7 +34,7 @@ def _smooth_log_depth(track: MotionTrack, root: np.ndarray, sigma: float, image_
     z = np.maximum(root[:, 2], 1e-3)
     w = frame_weights(track, image_size)
     times = sample_times(track, fps)
-    width = _time_width(times, sigma)
+    width = sigma_width(times, sigma)
     for seg in segments(times, split_gap(times, DEFAULT_MAX_GAP)):
         logz = local_polynomial(times[seg], np.log(z[seg])[:, None], w[seg], width)[:, 0]
         out[seg] = root[seg] / z[seg, None] * np.exp(logz)[:, None]
@@ -61,12 +55,13 @@ def _min_norm_shift(errors: np.ndarray, rays: np.ndarray, up: np.ndarray) -> np.
 
 
 def _interpolate(values: np.ndarray, known: np.ndarray, times: np.ndarray, sigma: float) -> np.ndarray:
-    """(N,D) values known at `known` samples, smoothed (sigma seconds, at least one sampling step) and carried
-    across the unknown ones."""
+    """(N,D) values known at `known` samples, smoothed (sigma seconds, at least one sampling step even at 0) and
+    carried across the unknown ones."""
     if not known.any():
         return np.zeros_like(values)
     w = np.where(known, 1.0, 1e-6)
-    return local_polynomial(times, np.where(known[:, None], values, 0.0), w, _time_width(times, sigma), degree=1)
+    width = sigma_width(times, max(sigma, 1e-9))
+    return local_polynomial(times, np.where(known[:, None], values, 0.0), w, width, degree=1)
 
 
 
