@@ -305,6 +305,7 @@ def test_sample_video_floor_against_the_truth(mannequin_dir, arrays):
     167 to 95 mm."""
     from core.motion import MotionClip
     from core.pipeline import ConvertOptions, convert_video
+    from core.smooth import smooth_clip
     from tests._ground_motions import sample_errors, smplx_height
 
     checkpoint, video = ASSETS / "demo_smpler_x.pth.tar", ASSETS / "sample.mp4"
@@ -318,7 +319,7 @@ def test_sample_video_floor_against_the_truth(mannequin_dir, arrays):
         grounded = result.clip
         info = grounded.metadata["ground"]
         assert info["floor_found"] and not info["moving_camera"] and info["background_motion"] < 0.05
-        before = grounded.replace(tracks=[_smoothed(result.raw, t) for t in result.raw.tracks])
+        before = grounded.replace(tracks=smooth_clip(result.raw).tracks)  # the pipeline without the ground stage
         errors[given] = sample_errors(before, grounded, truth, arrays)
         entry = result.raw.metadata["height"]["tracks"]["0"]
         assert entry["final_m"] == pytest.approx(given or entry["estimated_m"])
@@ -330,13 +331,6 @@ def test_sample_video_floor_against_the_truth(mannequin_dir, arrays):
     assert err["final"]["root_error_mm"] < err["smoothed"]["root_error_mm"] + 5
     assert err["final"]["floating_mm"] < 10 and err["final"]["penetration_mm"] < 10
     assert err["smoothed"]["floating_mm"] > 20  # the network's feet float: the stage had something to fix
-
-
-def _smoothed(raw, track):
-    """The raw track smoothed as the pipeline does, without the ground stage."""
-    from core.smooth import smooth_clip
-
-    return smooth_clip(raw.replace(tracks=[track])).tracks[0]
 
 
 def test_amass_export_stands_on_the_clip_floor(arrays, fm, tmp_path):
