@@ -8,6 +8,7 @@ there is no event loop (background mode, tests), synchronously (execute); both t
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import shutil
 import tempfile
@@ -21,6 +22,23 @@ from . import core, core_module, deps, export, importer, properties, worker
 from .preferences import addon_preferences, conversion_python, env_dir
 
 EXPECTED_ERRORS = (FileNotFoundError, ValueError, NotADirectoryError, PermissionError)
+
+
+def reports_failures(*errors: type[Exception]):
+    """Decorator for an operator's `execute`: an expected failure (EXPECTED_ERRORS and `errors`) becomes one error
+    report in Blender's status bar and {'CANCELLED'}, not a traceback."""
+    caught = (*EXPECTED_ERRORS, *errors)
+
+    def wrap(execute):
+        @functools.wraps(execute)
+        def run(self, context):
+            try:
+                return execute(self, context)
+            except caught as exc:
+                self.report({"ERROR"}, str(exc))
+                return {"CANCELLED"}
+        return run
+    return wrap
 
 # kind ("import_video", "install") → (live ConvertWorker / CommandSequence, its temporary folder or ""), so that
 # disabling the add-on, loading another file or quitting Blender stops the child and removes its files
@@ -260,14 +278,10 @@ class SMPLX_OT_import_clip(bpy.types.Operator, ImportHelper):
     filename_ext = ".npz"
     filter_glob: bpy.props.StringProperty(default="*.npz", options={"HIDDEN"})
 
+    @reports_failures()
     def execute(self, context):
         settings = context.scene.smplx_video
-        try:
-            arms = importer.import_clip(context, self.filepath, _model_dir(context),
-                                        **_import_options(settings, None))
-        except EXPECTED_ERRORS as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        arms = importer.import_clip(context, self.filepath, _model_dir(context), **_import_options(settings, None))
         self.report({"INFO"}, f"imported {len(arms)} SMPL-X rig(s)")
         return {"FINISHED"}
 
@@ -290,15 +304,12 @@ class SMPLX_OT_export(bpy.types.Operator, ExportHelper):
         self.filename_ext = export.EXTENSIONS[self.file_format]
         return super().check(context)
 
+    @reports_failures(export.ExportError)
     def execute(self, context):
         rigs = [o for o in context.selected_objects if o.type == "ARMATURE" and "smplx_track_id" in o]
         if not rigs:
             rigs = [o for o in context.scene.objects if o.type == "ARMATURE" and "smplx_track_id" in o]
-        try:
-            written = export.export_rigs(context, rigs, self.filepath, fmt=self.file_format, preset=self.preset)
-        except (*EXPECTED_ERRORS, export.ExportError) as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        written = export.export_rigs(context, rigs, self.filepath, fmt=self.file_format, preset=self.preset)
         self.report({"INFO"}, "wrote " + ", ".join(written))
         return {"FINISHED"}
 

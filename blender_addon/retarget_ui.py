@@ -11,9 +11,8 @@ import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from . import retarget
+from .operators import reports_failures
 from .panel import SidebarPanel
-
-EXPECTED_ERRORS = (FileNotFoundError, ValueError, PermissionError)
 
 
 _ITEMS: list = []  # Blender keeps pointers into dynamic enum items: hold the strings here
@@ -72,14 +71,11 @@ class SMPLX_OT_retarget(bpy.types.Operator):
     bl_label = "Retarget"
     bl_options = {"REGISTER", "UNDO"}
 
+    @reports_failures()
     def execute(self, context):
-        try:
-            source, target, preset = _settings(context)
-            mapping = retarget.plan_mapping(source, target, preset)
-            action = retarget.retarget(context, source, target, preset, live=context.scene.smplx_retarget.live)
-        except EXPECTED_ERRORS as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        source, target, preset = _settings(context)
+        mapping = retarget.plan_mapping(source, target, preset)
+        action = retarget.retarget(context, source, target, preset, live=context.scene.smplx_retarget.live)
         note = f"; not driven: {', '.join(mapping.unmatched[:12])}" if mapping.unmatched else ""
         self.report({"INFO"}, f"retargeted onto {target.name} ({mapping.preset['label']}): {action.name}{note}")
         return {"FINISHED"}
@@ -92,15 +88,12 @@ class SMPLX_OT_retarget_preview(bpy.types.Operator):
     bl_label = "Preview"
     bl_options = {"REGISTER", "UNDO"}
 
+    @reports_failures()
     def execute(self, context):
-        try:
-            source, target, preset = _settings(context)
-            frame = context.scene.smplx_retarget.preview_frame
-            context.scene.frame_set(frame)
-            retarget.pose_frame(context, source, target, preset, frame)
-        except EXPECTED_ERRORS as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        source, target, preset = _settings(context)
+        frame = context.scene.smplx_retarget.preview_frame
+        context.scene.frame_set(frame)
+        retarget.pose_frame(context, source, target, preset, frame)
         return {"FINISHED"}
 
 
@@ -111,13 +104,10 @@ class SMPLX_OT_retarget_bake_live(bpy.types.Operator):
     bl_label = "Bake live"
     bl_options = {"REGISTER", "UNDO"}
 
+    @reports_failures()
     def execute(self, context):
-        try:
-            _, target, _ = _settings(context)
-            action = retarget.bake_live(context, target)
-        except EXPECTED_ERRORS as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        _, target, _ = _settings(context)
+        action = retarget.bake_live(context, target)
         self.report({"INFO"}, f"baked onto {target.name}: {action.name}")
         return {"FINISHED"}
 
@@ -129,12 +119,9 @@ class SMPLX_OT_retarget_remove_live(bpy.types.Operator):
     bl_label = "Remove live"
     bl_options = {"REGISTER", "UNDO"}
 
+    @reports_failures()
     def execute(self, context):
-        try:
-            _, target, _ = _settings(context)
-        except EXPECTED_ERRORS as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        _, target, _ = _settings(context)
         retarget.remove_live(target)
         return {"FINISHED"}
 
@@ -147,14 +134,11 @@ class SMPLX_OT_retarget_save_preset(bpy.types.Operator, ExportHelper):
     filename_ext = ".json"
     filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})
 
+    @reports_failures()
     def execute(self, context):
-        try:
-            _, target, preset = _settings(context)
-            data = retarget.load_preset(preset if preset is not None else retarget.detect_preset(target))
-            retarget.save_preset(data, self.filepath)
-        except EXPECTED_ERRORS as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        _, target, preset = _settings(context)
+        data = retarget.load_preset(preset if preset is not None else retarget.detect_preset(target))
+        retarget.save_preset(data, self.filepath)
         self.report({"INFO"}, f"wrote {self.filepath}")
         return {"FINISHED"}
 
@@ -167,12 +151,9 @@ class SMPLX_OT_retarget_load_preset(bpy.types.Operator, ImportHelper):
     filename_ext = ".json"
     filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})
 
+    @reports_failures()
     def execute(self, context):
-        try:
-            retarget.load_preset(self.filepath)
-        except EXPECTED_ERRORS as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        retarget.load_preset(self.filepath)
         settings = context.scene.smplx_retarget
         settings.preset_file, settings.preset = self.filepath, "FILE"
         return {"FINISHED"}
