@@ -430,12 +430,7 @@ def test_panel_says_what_is_missing_and_locks_settings_while_running(addon, tmp_
     assert {"video", "variant", "checkpoint", "detector", "people", "smoothing", "timeline"} <= drawn
     assert all(entry[2] for entry in log if entry[0] == "prop")
 
-    state = bpy.context.window_manager.smplx_video_state
-    state.running, state.progress, state.status = True, 0.5, "Estimating poses — 50 %"
-    try:
-        log = _draw_panel(bpy)
-    finally:
-        state.running = False
+    log = _draw_running(bpy, 0.5, "Estimating poses — 50 %")
     assert ("progress", "Estimating poses — 50 %", 0.5) in log and ("operator", "smplx_video.cancel", True) in log
     assert not any(entry[2] for entry in log if entry[0] == "prop")  # every setting is locked
 
@@ -491,6 +486,16 @@ def test_install_progress_follows_pip(tmp_path):
     assert {0.28, 0.44, 0.84} <= set(seen)  # 0.2 + 0.8 × (0.1, 0.3, 0.8)
 
 
+def _draw_running(bpy, progress: float, status: str) -> list:
+    """The panel's draw log while a conversion runs at `progress` with `status`."""
+    state = bpy.context.window_manager.smplx_video_state
+    state.running, state.progress, state.status = True, progress, status
+    try:
+        return _draw_panel(bpy)
+    finally:
+        state.running = False
+
+
 def test_progress_is_drawn_above_the_settings_while_running(addon, tmp_path):
     bpy, prefs = addon
     prefs.model_dir, prefs.use_existing_python, prefs.python_path = str(tmp_path), True, sys.executable
@@ -498,12 +503,7 @@ def test_progress_is_drawn_above_the_settings_while_running(addon, tmp_path):
     assert not any(entry[0] == "progress" for entry in idle)
     assert idle.index(("operator", "smplx_video.import_video", True)) > idle.index(("prop", "video", True))
 
-    state = bpy.context.window_manager.smplx_video_state
-    state.running, state.progress, state.status = True, 0.25, "Detecting people — 25 %"
-    try:
-        log = _draw_panel(bpy)
-    finally:
-        state.running = False
+    log = _draw_running(bpy, 0.25, "Detecting people — 25 %")
     first_setting = next(i for i, entry in enumerate(log) if entry[0] == "prop")
     bar = log.index(("progress", "Detecting people — 25 %", 0.25))
     assert bar < first_setting and log[bar + 1] == ("operator", "smplx_video.cancel", True)
@@ -560,3 +560,18 @@ def test_moving_camera_is_said_only_when_the_import_says_so(addon):
     assert len(notes) == 1 and "motion stays in the camera frame" in notes[0] and summary in notes[0]
     assert _camera_notes(_draw_panel(bpy, active_object=static)) == []  # the selected import is the static one
     assert len(_camera_notes(_draw_panel(bpy, active_object=moving))) == 1
+
+
+def test_operators_turn_expected_failures_into_one_report(addon, tmp_path):
+    """An operator's expected failure is one error line and CANCELLED (bpy.ops raises it as RuntimeError), not a
+    traceback; the scene is untouched."""
+    bpy, _ = addon
+    objects = set(bpy.data.objects)
+    bpy.context.scene.smplx_retarget.target = None
+    with pytest.raises(RuntimeError, match="pick the target armature"):
+        bpy.ops.smplx_video.retarget()
+    with pytest.raises(RuntimeError, match="no model directory: set it in the add-on preferences"):
+        bpy.ops.smplx_video.import_clip(filepath=str(tmp_path / "nothere.npz"))
+    with pytest.raises(RuntimeError, match=r"Error: .*nothere\.json"):
+        bpy.ops.smplx_video.retarget_load_preset(filepath=str(tmp_path / "nothere.json"))
+    assert set(bpy.data.objects) == objects
